@@ -74,6 +74,11 @@ class SkeletonData(Data):
             sample_id=sample_id,
         )
 
+    def __inc__(self, key: str, value: Any, *args, **kwargs) -> Any:
+        if key == "index":  # a sample position, not a node index: PyG would add the node count
+            return 0
+        return super().__inc__(key, value, *args, **kwargs)
+
     @property
     def num_nodes(self) -> int:  # x is [nodes, T, C]; PyG would guess right, but say it plainly
         return self.x.size(0) if self.x is not None else 0
@@ -101,6 +106,8 @@ class SkeletonPair(Data):
             return self.x_lq.size(0)
         if key == "edge_index_hq":
             return self.x_hq.size(0)
+        if key == "index":  # a sample position, not a node index: PyG would add the node count
+            return 0
         return super().__inc__(key, value, *args, **kwargs)
 
     @property
