@@ -1,0 +1,183 @@
+"""Torch datasets over a prepared store: :class:`SkeletonDataset` yields one stream's graphs (teacher
+training, evaluation), :class:`PairDataset` yields LQ/HQ pairs of the same instance (student training).
+
+Both read one sample at a time from the memory-mapped store, build a :class:`SkeletonData` whose
+``index`` (``[1]``, the sample's position in the prepared dataset) seeds the random transforms, and
+apply the stream's transform. An LQ stream may be one the store does not hold: ``lq=("hq",
+SynthesizeLQ(...))`` degrades the HQ skeletons on the fly.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .skeleton_data import SkeletonData, SkeletonPair
+from .store import PreparedDataset
+
+Transform = Callable[[SkeletonData], SkeletonData]
+StreamSpec = tuple[str, Transform | None]
+
+
+def _prepared(prepared: PreparedDataset | str | Path) -> PreparedDataset:
+    return prepared if isinstance(prepared, PreparedDataset) else PreparedDataset(prepared)
+
+
+def _indices(prepared: PreparedDataset, indices: Sequence[int] | np.ndarray | None) -> np.ndarray:
+    if indices is None:
+        return np.arange(len(prepared), dtype=np.int64)
+    indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if indices.size and not (0 <= indices.min() and indices.max() < len(prepared)):
+        raise IndexError(f"sample indices must lie in 0..{len(prepared) - 1} of {prepared.root}")
+    return indices
+
+
+def _require_stream(prepared: PreparedDataset, stream: str, indices: np.ndarray) -> None:
+    """Every sample of ``indices`` must have ``stream``; names the first one that lacks it."""
+    lacking = indices[prepared.frame_counts(stream)[indices] == 0]
+    if lacking.size:
+        i = int(lacking[0])
+        raise ValueError(
+            f"{prepared.root}: {lacking.size} of {indices.size} samples lack the {stream!r} stream, "
+            f"the first is #{i} {prepared.sample_ids[i]!r}"
+        )
+
+
+def load_graph(prepared: PreparedDataset, stream: str, i: int, transform: Transform | None) -> SkeletonData:
+    """Sample ``i`` of ``stream`` as a :class:`SkeletonData` with ``index`` set, after ``transform``."""
+    data = SkeletonData.from_keypoints(
+        prepared.keypoints(stream, i), prepared.streams[stream].layout, int(prepared.labels[i]),
+        prepared.sample_ids[i],
+    )
+    data.index = torch.tensor([i], dtype=torch.long)
+    return transform(data) if transform is not None else data
+
+
+class SkeletonDataset(Dataset):
+    """One stream of the samples ``indices`` (all samples if ``None``) of a prepared dataset.
+
+    ``dataset[k]`` is a :class:`SkeletonData` (``x [M * V, T, C]``, ``y [1]``, ``index [1]`` = ``indices[k]``,
+    ``sample_id``) after ``transform``. Raises ``ValueError`` if a sample lacks ``stream``.
+    """
+
+    def __init__(
+        self,
+        prepared: PreparedDataset | str | Path,
+        indices: Sequence[int] | np.ndarray | None,
+        stream: str,
+        transform: Transform | None = None,
+    ) -> None:
+        self.prepared = _prepared(prepared)
+        self.indices = _indices(self.prepared, indices)
+        self.stream, self.transform = stream, transform
+        _require_stream(self.prepared, stream, self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k: int) -> SkeletonData:
+        return load_graph(self.prepared, self.stream, int(self.indices[k]), self.transform)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Labels ``[len(self)]`` of the samples, in dataset order."""
+        return self.prepared.labels[self.indices]
+
+
+class PairDataset(Dataset):
+    """LQ graphs of the samples ``indices``, each with the HQ graph of the same instance when there is one.
+
+    ``dataset[k]`` is a :class:`SkeletonPair`: the LQ graph of ``lq = (stream, transform)`` and the HQ graph of
+    ``hq = (stream, transform)``. Sample ``indices[k]`` is *solitary* (``has_hq`` False, empty HQ graph)
+    when it lacks the HQ stream or ``hq_mask[k]`` is False (partial-HQ experiments, :func:`hq_keep_mask`).
+
+    The empty HQ graph of a solitary sample needs the ``(T, C)`` of the transformed HQ graphs so that it
+    batches with paired ones; it is probed once, here, from the first paired sample (``hq_layout``,
+    ``hq_shape``). The HQ transform must therefore give every sample the same ``T`` (a fixed-length
+    transform), as batching requires anyway.
+    """
+
+    def __init__(
+        self,
+        prepared: PreparedDataset | str | Path,
+        indices: Sequence[int] | np.ndarray | None,
+        lq: StreamSpec,
+        hq: StreamSpec,
+        hq_mask: Sequence[bool] | np.ndarray | None = None,
+    ) -> None:
+        self.prepared = _prepared(prepared)
+        self.indices = _indices(self.prepared, indices)
+        self.lq, self.hq = lq, hq
+        _require_stream(self.prepared, lq[0], self.indices)
+        self.paired = self._paired(hq_mask)
+        if not self.paired.any():
+            raise ValueError(
+                f"{self.prepared.root}: none of the {len(self.indices)} samples has an HQ {hq[0]!r} graph to pair "
+                "with; use SkeletonDataset for LQ-only training"
+            )
+        probe = load_graph(self.prepared, hq[0], int(self.indices[np.argmax(self.paired)]), hq[1])
+        self.hq_layout: str = probe.layout
+        self.hq_shape: tuple[int, int] = (probe.x.size(1), probe.x.size(2))
+
+    def _paired(self, hq_mask: Sequence[bool] | np.ndarray | None) -> np.ndarray:
+        stream = self.hq[0]
+        if stream not in self.prepared.streams:
+            return np.zeros(len(self.indices), dtype=bool)
+        paired = self.prepared.frame_counts(stream)[self.indices] > 0
+        if hq_mask is not None:
+            mask = np.asarray(hq_mask)
+            if mask.dtype != bool or mask.shape != paired.shape:
+                raise ValueError(f"hq_mask must be a bool array [{len(self.indices)}], got {mask.dtype}{list(mask.shape)}")
+            paired &= mask
+        return paired
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k: int) -> SkeletonPair:
+        i = int(self.indices[k])
+        lq = load_graph(self.prepared, self.lq[0], i, self.lq[1])
+        hq = load_graph(self.prepared, self.hq[0], i, self.hq[1]) if self.paired[k] else None
+        return SkeletonPair.from_keypoints(
+            lq=lq.dense()[0],
+            lq_layout=lq.layout,
+            hq=hq.dense()[0] if hq is not None else None,
+            hq_layout=hq.layout if hq is not None else self.hq_layout,
+            y=int(self.prepared.labels[i]),
+            index=i,
+            sample_id=self.prepared.sample_ids[i],
+            hq_shape=self.hq_shape,
+        )
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Labels ``[len(self)]`` of the samples, in dataset order."""
+        return self.prepared.labels[self.indices]
+
+
+def hq_keep_mask(labels: Sequence[int] | np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Which samples keep their HQ match: a random ``fraction`` of every class (paper Table 5).
+
+    Class ``c`` with ``n_c`` samples keeps ``round(fraction * n_c)`` of them (halves round up), drawn from
+    ``np.random.default_rng([seed, c])``, so the choice of a class does not depend on the others.
+
+    Args:
+        labels: ``[N]`` class of every sample.
+        fraction: in ``[0, 1]``.
+        seed: the experiment seed.
+
+    Returns:
+        ``[N]`` bool, True where the sample keeps its HQ graph.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
+    labels = np.asarray(labels, dtype=np.int64)
+    keep = np.zeros(labels.shape, dtype=bool)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        count = int(np.floor(fraction * members.size + 0.5))
+        keep[np.random.default_rng([seed, int(c)]).choice(members, size=count, replace=False)] = True
+    return keep
