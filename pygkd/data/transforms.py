@@ -1,0 +1,282 @@
+r"""Per-sample preprocessing of skeleton graphs: persons, length, normalisation and occlusion.
+
+Every transform is a :class:`torch_geometric.transforms.BaseTransform` acting on a
+:class:`~pygkd.data.skeleton_data.SkeletonData` whose ``x`` is ``[M * V, T, C]``; they chain with
+:class:`torch_geometric.transforms.Compose`, e.g. the paper's input (Sec. 4.2: two persons, 300 frames,
+zero padding) with simulated occlusion (Sec. 4.4.1)::
+
+    Compose([KeepPersons(2), FixLength(300), Normalize(coords=3), OccludeJoints(0.3, seed=0)])
+
+A joint whose coordinate channels are all zero is *missing* (not detected, occluded or padding): the
+statistics below ignore missing joints and every transform leaves them at zero. Channels after the
+coordinates (a pose estimator's confidence) are never rescaled.
+
+Random transforms draw from ``np.random.default_rng([seed, data.index, salt])``, so a sample gets the same
+draw whatever the worker, the loading order or the epoch; evaluation is therefore deterministic and a
+training set with simulated occlusion is one fixed set, as in the paper's tables.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.transforms import BaseTransform
+
+from ..skeleton import PARTS, Layout, get_layout
+from .skeleton_data import SkeletonData
+
+_SALT_UNIFORM = 1
+_SALT_OCCLUDE = 2
+
+
+def sample_rng(seed: int, data: SkeletonData, salt: int) -> np.random.Generator:
+    """The random generator of one sample: ``default_rng([seed, data.index, salt])``."""
+    index = getattr(data, "index", None)
+    if index is None:
+        raise ValueError(
+            f"sample {getattr(data, 'sample_id', '?')!r}: random transforms are seeded by data.index "
+            "(the sample's position in its dataset), which is not set"
+        )
+    return np.random.default_rng([seed, int(index), salt])
+
+
+def keypoints_of(data: SkeletonData) -> Tensor:
+    """The keypoints ``[M, T, V, C]`` of one skeleton graph (a view of ``data.x``)."""
+    return data.dense()[0]
+
+
+def with_keypoints(data: SkeletonData, keypoints: Tensor, layout: str | Layout | None = None) -> SkeletonData:
+    """A copy of ``data`` holding ``keypoints`` ``[M', T', V', C']`` (of ``layout``, by default the same
+    layout): ``edge_index``, ``part`` and ``num_persons`` are rebuilt, every other attribute is kept."""
+    out = SkeletonData.from_keypoints(
+        keypoints, layout if layout is not None else data.layout, int(data.y), getattr(data, "sample_id", "")
+    )
+    for key, value in data:
+        if key not in out:
+            out[key] = value
+    return out
+
+
+def present_joints(keypoints: Tensor, coords: int) -> Tensor:
+    """``[..., C]`` -> ``[...]`` bool: True where a joint has a non-zero coordinate (is not missing)."""
+    return keypoints[..., :coords].ne(0).any(-1)
+
+
+def motion_energy(keypoints: Tensor) -> Tensor:
+    r"""How much each person moves, ``[M, T, V, C]`` -> ``[M]``.
+
+    .. math:: e_m = \sum_{v, c} \operatorname{Var}_{t \in \mathcal{T}_m} x_{m,t,v,c}
+
+    over the frames :math:`\mathcal{T}_m` in which person :math:`m` has any non-zero value (a person who
+    enters late is not made "active" by the jump from zero); 0 for a person who is never there.
+    """
+    frames = keypoints.ne(0).flatten(2).any(-1).to(keypoints.dtype)  # [M, T]
+    weight = frames[:, :, None, None] / frames.sum(1).clamp(min=1)[:, None, None, None]
+    mean = (keypoints * weight).sum(1, keepdim=True)
+    return ((keypoints - mean).square() * weight).sum((1, 2, 3))
+
+
+class KeepPersons(BaseTransform):
+    r"""Exactly ``num_persons`` persons: the most active ones (:func:`motion_energy`, ties keep the
+    earlier person) in their original order, then all-zero persons if the sample has fewer.
+
+    Args:
+        num_persons: ``M`` of the output (the paper uses 2).
+    """
+
+    def __init__(self, num_persons: int = 2) -> None:
+        if num_persons < 1:
+            raise ValueError(f"num_persons must be >= 1, got {num_persons}")
+        self.num_persons = num_persons
+
+    def forward(self, data: SkeletonData) -> SkeletonData:
+        keypoints = keypoints_of(data)
+        m = keypoints.size(0)
+        if m == self.num_persons:
+            return data
+        if m > self.num_persons:
+            order = torch.argsort(motion_energy(keypoints), descending=True, stable=True)
+            keypoints = keypoints[order[: self.num_persons].sort().values]
+        else:
+            pad = keypoints.new_zeros(self.num_persons - m, *keypoints.shape[1:])
+            keypoints = torch.cat([keypoints, pad])
+        return with_keypoints(data, keypoints)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.num_persons})"
+
+
+def uniform_frame_indices(num_frames: int, length: int, offsets: np.ndarray | None = None) -> np.ndarray:
+    r"""One frame from each of ``length`` equal segments of ``0..num_frames-1``:
+
+    .. math:: i_k = \left\lfloor (k + u_k)\, T / L \right\rfloor, \qquad k = 0, \dots, L - 1,
+
+    with :math:`u_k` = ``offsets[k]`` in ``[0, 1)``, or :math:`1/2` (segment centres) when ``offsets`` is
+    None. When :math:`T < L` frames repeat (the sequence is stretched in time). Returns ``[L]`` int64.
+    """
+    u = np.full(length, 0.5) if offsets is None else np.asarray(offsets, dtype=np.float64)
+    return np.minimum(((np.arange(length) + u) * num_frames / length).astype(np.int64), num_frames - 1)
+
+
+class FixLength(BaseTransform):
+    r"""Exactly ``length`` frames.
+
+    * ``mode="pad"`` (the paper, Sec. 4.2): the first ``length`` frames; a shorter sequence is padded with
+      zero frames at the end.
+    * ``mode="uniform"`` (PYSKL's ``UniformSampleFrames``): :func:`uniform_frame_indices` over the whole
+      sequence, at segment centres, or with offsets :math:`u_k \sim U[0, 1)` drawn per sample when
+      ``training`` (the draw is fixed per sample index, see the module docstring).
+
+    Args:
+        length: number of output frames ``T``.
+        mode: ``"pad"`` or ``"uniform"``.
+        training: random offsets inside the segments (``"uniform"`` only).
+        seed: seed of those offsets.
+    """
+
+    MODES = ("pad", "uniform")
+
+    def __init__(self, length: int = 300, mode: str = "pad", training: bool = False, seed: int = 0) -> None:
+        if length < 1:
+            raise ValueError(f"length must be >= 1, got {length}")
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
+        if training and mode != "uniform":
+            raise ValueError("training=True draws random frame offsets and needs mode='uniform'")
+        self.length, self.mode, self.training, self.seed = length, mode, training, seed
+
+    def forward(self, data: SkeletonData) -> SkeletonData:
+        keypoints = keypoints_of(data)
+        t = keypoints.size(1)
+        if self.mode == "pad":
+            if t >= self.length:
+                return with_keypoints(data, keypoints[:, : self.length])
+            pad = keypoints.new_zeros(keypoints.size(0), self.length - t, *keypoints.shape[2:])
+            return with_keypoints(data, torch.cat([keypoints, pad], dim=1))
+        offsets = sample_rng(self.seed, data, _SALT_UNIFORM).random(self.length) if self.training else None
+        index = torch.from_numpy(uniform_frame_indices(t, self.length, offsets))
+        return with_keypoints(data, keypoints[:, index])
+
+    def __repr__(self) -> str:
+        extra = ", training=True" if self.training else ""
+        return f"{self.__class__.__name__}({self.length}, mode={self.mode!r}{extra})"
+
+
+class Normalize(BaseTransform):
+    r"""Centre a sample on its body and, in 2D, scale it to unit size.
+
+    With :math:`P` the present joints of all persons and frames and :math:`\mathbf{p}_j` their first
+    ``coords`` channels,
+
+    .. math::
+        \mathbf{c} = \frac{1}{|P|} \sum_{j \in P} \mathbf{p}_j, \qquad
+        s = \Big(\frac{1}{|P|} \sum_{j \in P} \lVert \mathbf{p}_j - \mathbf{c} \rVert^2\Big)^{1/2}, \qquad
+        \mathbf{p}_j \leftarrow (\mathbf{p}_j - \mathbf{c}) / s .
+
+    One translation and one scale per sample keep the motion of the body (a jump stays a jump) and the
+    relative position of two persons. :math:`s` is the root-mean-square distance of the joints from their
+    centroid; it is used in 2D, where pixel sizes depend on the camera distance and the image, and not in
+    3D, where coordinates are metres already (``scale`` overrides this). Missing joints stay zero, and the
+    channels after ``coords`` (a confidence) are copied unchanged.
+
+    Args:
+        coords: number of leading coordinate channels: 2 for ``(x, y[, score])``, 3 for ``(x, y, z)``.
+        scale: divide by :math:`s`; default ``coords == 2``.
+    """
+
+    def __init__(self, coords: int, scale: bool | None = None) -> None:
+        if coords not in (2, 3):
+            raise ValueError(f"coords must be 2 or 3, got {coords}")
+        self.coords = coords
+        self.scale = coords == 2 if scale is None else scale
+
+    def forward(self, data: SkeletonData) -> SkeletonData:
+        keypoints = keypoints_of(data)
+        present = present_joints(keypoints, self.coords)
+        if not present.any():
+            return data
+        p = keypoints[..., : self.coords]
+        center = p[present].mean(0)
+        p = p - center
+        if self.scale:
+            rms = p[present].square().sum(-1).mean().sqrt()
+            if rms > 0:
+                p = p / rms
+        p = p * present[..., None]
+        return with_keypoints(data, torch.cat([p, keypoints[..., self.coords :]], dim=-1))
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(coords={self.coords}, scale={self.scale})"
+
+
+class OccludeJoints(BaseTransform):
+    r"""Random joint occlusion with probability ``p`` (the paper's OP, Sec. 4.4.1).
+
+    "Random occlusions to each joint with a specified probability. If a joint is selected to be occluded,
+    its coordinates are set to zero." pygkd draws once per joint of each person of a sample, and an
+    occluded joint is zero (all channels, confidence included) *in every frame*: an absent joint, as when a
+    body part is hidden for the whole clip, rather than per-frame dropout, which temporal convolutions
+    would largely fill in. The expected fraction of occluded joints is ``p``; the draw is fixed per sample
+    index (``seed``), so an evaluation set is the same at every run.
+
+    Args:
+        p: occlusion probability of each joint, in ``[0, 1]``.
+        seed: seed of the draw.
+    """
+
+    def __init__(self, p: float, seed: int = 0) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"occlusion probability must be in [0, 1], got {p}")
+        self.p, self.seed = p, seed
+
+    def forward(self, data: SkeletonData) -> SkeletonData:
+        if self.p == 0:
+            return data
+        occluded = sample_rng(self.seed, data, _SALT_OCCLUDE).random(data.x.size(0)) < self.p  # node m*V+v
+        data.x = data.x.masked_fill(torch.from_numpy(occluded)[:, None, None], 0.0)
+        return data
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(p={self.p}, seed={self.seed})"
+
+
+def part_indices(parts: Sequence[str | int]) -> list[int]:
+    """Part names (:data:`~pygkd.skeleton.PARTS`) or indices -> indices."""
+    out = []
+    for p in parts:
+        if isinstance(p, str):
+            if p not in PARTS:
+                raise ValueError(f"unknown body part {p!r}; expected one of {PARTS}")
+            out.append(PARTS.index(p))
+        elif 0 <= int(p) < len(PARTS):
+            out.append(int(p))
+        else:
+            raise ValueError(f"body part index {p} outside 0..{len(PARTS) - 1}")
+    return out
+
+
+def occlude_parts(keypoints: Tensor, layout: str | Layout, parts: Sequence[str | int]) -> Tensor:
+    """Zero (all channels) the joints of ``parts`` in keypoints ``[..., T, V, C]`` of ``layout``, e.g. a
+    batch ``[N, M, T, V, C]``; returns a new tensor. This is the occlusion of the part matrix (Eq. 12)."""
+    layout = get_layout(layout)
+    joints = torch.isin(layout.part_index(), torch.tensor(part_indices(parts), dtype=torch.long))
+    return keypoints.masked_fill(joints.to(keypoints.device)[:, None], 0.0)
+
+
+class OccludeParts(BaseTransform):
+    """Zero every joint of the given body parts, in every person and frame (see :func:`occlude_parts`).
+
+    Args:
+        parts: part names (``"left_arm"``) or indices of :data:`~pygkd.skeleton.PARTS`.
+    """
+
+    def __init__(self, parts: Sequence[str | int]) -> None:
+        self.parts = [PARTS[p] for p in part_indices(parts)]
+
+    def forward(self, data: SkeletonData) -> SkeletonData:
+        return with_keypoints(data, occlude_parts(keypoints_of(data), data.layout, self.parts))
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.parts})"
