@@ -125,8 +125,11 @@ def pmsc_loss(
         )
     if E.dim() != 2 or E.size(1) != student_part.size(1):
         raise ValueError(f"expected a part matrix E [K, {student_part.size(1)}], got {tuple(E.shape)}")
-    if y_student.numel() and int(y_student.max()) >= E.size(0):
-        raise ValueError(f"label {int(y_student.max())} has no row in the part matrix E of {E.size(0)} classes")
+    if y_student.shape != student_part.shape[:1] or ((y_student < 0) | (y_student >= E.size(0))).any():
+        raise ValueError(
+            f"expected {student_part.size(0)} student labels in 0..{E.size(0) - 1} (the rows of E), "
+            f"got {y_student.tolist()}"
+        )
     part_weight = E.detach().to(student_part)[y_student]
     similarity = part_similarity(student_part, teacher_part.detach(), part_weight)
     return multi_sample_contrastive_loss(similarity, y_student, y_teacher, pair, w)
