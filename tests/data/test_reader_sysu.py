@@ -104,10 +104,10 @@ def test_one_frame_clip_saved_without_its_frame_axis(tmp_path):
 
 def test_missing_variable_and_unreadable_file(tmp_path):
     path = write_clip(tmp_path, "P1", 1, sw(3, 0), variable="S")
-    with pytest.raises(DataFormatError, match=r"no variable 'SW' \(found \['S'\]\)"):
+    with pytest.raises(DataFormatError, match=rf"{path}: no variable 'SW'"):
         list(read_sysu(tmp_path).samples())
     path.write_bytes(b"MATLAB 5.0 MAT-file, broken")
-    with pytest.raises(DataFormatError, match=rf"{path}: not a readable MATLAB v5 file"):
+    with pytest.raises(DataFormatError, match=str(path)):
         list(read_sysu(tmp_path).samples())
 
 

@@ -1,6 +1,6 @@
 """SYSU 3D Human-Object Interaction (Hu et al., CVPR 2015): Kinect v1 skeletons of 12 actions by 40 subjects.
 
-The release (``SYSU3DAction``) keeps one folder per clip; the skeleton of a clip is the MATLAB v5 file
+The release (``SYSU3DAction``) keeps one folder per clip; the skeleton of a clip is the MATLAB Level-5 file
 ``sklWorld.mat`` whose variable ``SW`` is ``[20, 3, T]`` (joint, x/y/z, frame), joints in Kinect v1 SDK
 order (layout ``kinect20``)::
 
@@ -21,6 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from ..raw import DataFormatError, RawDataset, RawSample, StreamInfo, check_keypoints
+from .matfile import load_mat
 
 NUM_JOINTS = 20
 VIDEO_FOLDER = re.compile(r"video(\d+)")
@@ -77,17 +78,9 @@ def find_clips(root: Path) -> list[Clip]:
 
 def read_skl_world(path: Path) -> np.ndarray:
     """``sklWorld.mat`` -> keypoints ``[1, T, 20, 3]`` float32 (``SW`` transposed)."""
-    try:
-        from scipy.io import loadmat
-    except ImportError:
-        raise ImportError("reading SYSU 3D HOI needs scipy (pip install scipy)") from None
-    try:
-        mat = loadmat(path)
-    except Exception as err:  # scipy raises ValueError, IndexError, zlib.error, ... on a damaged file
-        raise DataFormatError(f"{path}: not a readable MATLAB v5 file ({type(err).__name__}: {err})") from err
+    mat = load_mat(path, variable_names=["SW"])
     if "SW" not in mat:
-        found = sorted(k for k in mat if not k.startswith("__"))
-        raise DataFormatError(f"{path}: no variable 'SW' (found {found})")
+        raise DataFormatError(f"{path}: no variable 'SW'")
     sw = np.asarray(mat["SW"])
     if sw.shape == (NUM_JOINTS, 3):  # MATLAB drops the trailing axis of a one-frame clip
         sw = sw[..., None]
