@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch_geometric.transforms import BaseTransform
 
-from ..skeleton import PARTS, Layout, get_layout
+from ..skeleton import PARTS, Layout
 from .skeleton_data import SkeletonData
 
 _SALT_UNIFORM = 1
@@ -257,26 +257,23 @@ def part_indices(parts: Sequence[str | int]) -> list[int]:
     return out
 
 
-def occlude_parts(keypoints: Tensor, layout: str | Layout, parts: Sequence[str | int]) -> Tensor:
-    """Zero (all channels) the joints of ``parts`` in keypoints ``[..., T, V, C]`` of ``layout``, e.g. a
-    batch ``[N, M, T, V, C]``; returns a new tensor. This is the occlusion of the part matrix (Eq. 12)."""
-    layout = get_layout(layout)
-    joints = torch.isin(layout.part_index(), torch.tensor(part_indices(parts), dtype=torch.long))
-    return keypoints.masked_fill(joints.to(keypoints.device)[:, None], 0.0)
-
-
 class OccludeParts(BaseTransform):
-    """Zero every joint of the given body parts, in every person and frame (see :func:`occlude_parts`).
+    """Zero (all channels) every joint of the given body parts, in every person and frame. This is the
+    occlusion of the part matrix (Eq. 12), whose batched form is :func:`pygkd.kd.part_matrix.occlude_parts`.
 
     Args:
         parts: part names (``"left_arm"``) or indices of :data:`~pygkd.skeleton.PARTS`.
     """
 
     def __init__(self, parts: Sequence[str | int]) -> None:
-        self.parts = [PARTS[p] for p in part_indices(parts)]
+        index = part_indices(parts)
+        self.parts = [PARTS[p] for p in index]
+        self.part_index = torch.tensor(index, dtype=torch.long)
 
     def forward(self, data: SkeletonData) -> SkeletonData:
-        return with_keypoints(data, occlude_parts(keypoints_of(data), data.layout, self.parts))
+        occluded = torch.isin(data.part, self.part_index)
+        data.x = data.x.masked_fill(occluded[:, None, None], 0.0)
+        return data
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.parts})"
