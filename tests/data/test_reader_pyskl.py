@@ -121,8 +121,8 @@ def test_other_globals_are_refused(tmp_path):
     "mutate, message",
     [
         (lambda d: d.pop("split"), "missing the 'split' dict"),
-        (lambda d: d["split"].update({"": ["a"]}), "split name '' is not a non-empty"),
-        (lambda d: d["split"].update({"bad/name": ["a"]}), "split name 'bad/name'"),
+        (lambda d: d["split"].update({"": ["a"]}), "split name '' is not a non-empty string"),
+        (lambda d: d["split"].update({3: ["a"]}), "split name 3 is not a non-empty string"),
         (lambda d: d["split"].update({"t": "a"}), "split 't' is a str, expected a list"),
         (lambda d: d["annotations"][0].pop("keypoint"), r"annotation 0 \(a\): missing key 'keypoint'"),
         (lambda d: d["annotations"].append(ann_2d("a", 0)), "frame_dir 'a' appears twice"),

@@ -15,7 +15,6 @@ import builtins
 import codecs
 import importlib
 import pickle
-import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -24,9 +23,6 @@ import numpy as np
 
 from ...skeleton import get_layout
 from ..raw import DataFormatError, RawDataset, RawSample, StreamInfo, check_keypoints
-
-SPLIT_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
-
 
 def _numpy_rebuilders() -> dict[tuple[str, str], Any]:
     """The numpy globals that array and scalar pickles name, under numpy 1.x and 2.x module paths."""
@@ -144,8 +140,8 @@ def _split_membership(path: Path, data: dict, samples: dict[str, dict]) -> tuple
     membership: dict[str, list[str]] = {name: [] for name in samples}
     unmatched = 0
     for name, members in split.items():
-        if not isinstance(name, str) or not SPLIT_NAME.fullmatch(name):
-            raise DataFormatError(f"{path}: split name {name!r} is not a non-empty [A-Za-z0-9_.-] name")
+        if not isinstance(name, str) or not name:
+            raise DataFormatError(f"{path}: split name {name!r} is not a non-empty string")
         if not isinstance(members, (list, tuple)):
             raise DataFormatError(f"{path}: split {name!r} is a {type(members).__name__}, expected a list")
         for member in dict.fromkeys(str(m) for m in members):
