@@ -27,41 +27,9 @@ from pygkd.data.readers.matfile import (
     load_mat,
 )
 from tests.conftest import shared_data
+from tests.data.mat_writer import MX_DOUBLE, MX_UINT8, compressed, element, header, matrix, numbers, small
 
-MX_DOUBLE, MX_SINGLE, MX_INT32, MX_UINT8, MX_SPARSE = 6, 7, 12, 9, 5
-
-
-# --- a tiny MAT-file writer --------------------------------------------------------------------------------
-def header(order: str = "<", version: int = 0x0100, text: bytes = b"MATLAB 5.0 MAT-file, test_matfile") -> bytes:
-    indicator = b"IM" if order == "<" else b"MI"  # "MI" written as a uint16 in the file's byte order
-    return text.ljust(116, b" ") + bytes(8) + struct.pack(order + "H", version) + indicator
-
-
-def element(mtype: int, data: bytes, order: str = "<") -> bytes:
-    """A tagged element padded to 8 bytes."""
-    return struct.pack(order + "II", mtype, len(data)) + data + bytes(-len(data) % 8)
-
-
-def small(mtype: int, data: bytes, order: str = "<") -> bytes:
-    """A small data element: count and type in one word, up to 4 data bytes in the next."""
-    return struct.pack(order + "I", (len(data) << 16) | mtype) + data.ljust(4, b"\0")
-
-
-def numbers(mtype: int, code: str, values, order: str = "<") -> bytes:
-    return element(mtype, np.asarray(values, dtype=order + code).tobytes(), order)
-
-
-def matrix(name: str, mclass: int, dims: tuple[int, ...], *data: bytes, flags: int = 0, order: str = "<") -> bytes:
-    body = element(MI_UINT32, struct.pack(order + "II", mclass | flags, 0), order)
-    body += element(MI_INT32, struct.pack(order + f"{len(dims)}i", *dims), order)
-    body += element(MI_INT8, name.encode(), order)
-    return element(MI_MATRIX, body + b"".join(data), order)
-
-
-def compressed(elem: bytes, finish: bool = True) -> bytes:
-    packer = zlib.compressobj()
-    stream = packer.compress(elem) + packer.flush(zlib.Z_FINISH if finish else zlib.Z_SYNC_FLUSH)
-    return struct.pack("<II", MI_COMPRESSED, len(stream)) + stream
+MX_SPARSE = 5
 
 
 def write(tmp_path: Path, *elements: bytes, order: str = "<", name: str = "t.mat") -> Path:
