@@ -14,6 +14,7 @@ from cli.main import main
 from pygkd.data.dataset import PairDataset
 from pygkd.data.store import PreparedDataset
 from tests.conftest import shared_data
+from tests.data.mat_writer import write_mat
 
 
 def run(*args: str | Path) -> Result:
@@ -132,6 +133,32 @@ def test_prepare_pyskl_pair_files(tmp_path: Path) -> None:
     assert [bool(pairs[k].has_hq) for k in range(3)] == [True, True, False]
 
 
+# ------------------------------------------------------------------------------ SYSU 3D HOI sklWorld.mat
+
+
+def test_prepare_sysu(tmp_path: Path) -> None:
+    root = tmp_path / "SYSU3DAction" / "3DvideoNorm"
+    clips = {}
+    for subject, action, frames in [("1", 1, 3), ("1", 4, 2), ("2", 1, 5), ("2", 4, 4)]:
+        folder = root / subject / f"video{action}"
+        folder.mkdir(parents=True)
+        sw = np.arange(20 * 3 * frames, dtype=np.float64).reshape(20, 3, frames) / 8 + action  # [joint, xyz, T]
+        write_mat(folder / "sklWorld.mat", {"SW": sw})
+        clips[f"{subject}_video{action}"] = sw
+    result = run("prepare", "sysu", "--root", root.parent, "--out", tmp_path / "sysu", "-o", "num_splits=2")
+    assert result.exit_code == 0, result.output
+    info = info_json(tmp_path / "sysu")
+    assert info["num_samples"] == 4 and info["streams"]["hq"]["layout"] == "kinect20"
+    assert info["per_class"]["drinking"] == 2 and info["per_class"]["playing phone"] == 2
+    assert info["streams"]["hq"]["frames"] == {"total": 14, "min": 2, "median": 3.5, "max": 5}
+    assert {split["samples"] for name, split in info["splits"].items() if name.startswith("s1_")} == {2}
+    assert len(info["splits"]) == 2 * 2 * 2  # 2 settings x 2 splits x train/test
+
+    prepared = PreparedDataset(tmp_path / "sysu")
+    for k, sample_id in enumerate(prepared.sample_ids):
+        np.testing.assert_array_equal(prepared.keypoints("hq", k)[0], clips[sample_id].transpose(2, 0, 1))
+
+
 # ------------------------------------------------------------------------------ synthetic, options, errors
 
 
@@ -171,7 +198,7 @@ def test_usage_errors(tmp_path: Path) -> None:
 @pytest.mark.realdata
 @pytest.mark.parametrize(
     ("dataset", "samples", "classes"),
-    [("penn_action", 2326, 15), ("msr_action3d", None, 20), ("ui_prmd", None, 10)],
+    [("penn_action", 2326, 15), ("msr_action3d", 557, 20), ("ui_prmd", None, 10)],
 )
 def test_prepare_public_dataset(tmp_path: Path, dataset: str, samples: int | None, classes: int) -> None:
     pytest.importorskip(f"pygkd.data.readers.{dataset}")
