@@ -174,7 +174,8 @@ def test_truncated_file_names_file_and_line(tmp_path):
     path = write(tmp_path, "S001C001P001R001A001", one_body(2))
     lines = path.read_text().splitlines()
     path.write_text("\n".join(lines[:40]) + "\n")  # frame 1 stops after 11 of its 25 joints
-    with pytest.raises(DataFormatError, match=rf"{path.name}: truncated after line 40; expected 25 joint lines at line 33"):
+    message = rf"{path.name}: truncated after line 40; expected 25 joint lines at line 33"
+    with pytest.raises(DataFormatError, match=message):
         read_skeleton_file(path)
 
 
@@ -246,3 +247,19 @@ def test_same_sample_twice_is_refused(tmp_path):
         write(tmp_path / sub, "S001C001P001R001A001", one_body(1))
     with pytest.raises(DataFormatError, match="S001C001P001R001A001 is also at"):
         read_ntu(tmp_path)
+
+
+def test_prepares_into_the_store_with_the_counts_of_the_walk(tmp_path):
+    from pygkd.data.store import PreparedDataset, prepare
+
+    data = tmp_path / "raw"
+    data.mkdir()
+    write(data, "S001C001P001R001A001", [[], []])
+    write(data, "S001C002P001R001A002", [[("1", joints_of(1, 0)), ("2", joints_of(2, 0))]])
+    write(data, "S001C003P001R001A003", one_body(3))
+    prepared = PreparedDataset(prepare(read_ntu(data), tmp_path / "prepared", progress=False))
+    assert prepared.sample_ids == ["S001C002P001R001A002", "S001C003P001R001A003"]
+    assert prepared.skipped == {"missing_skeleton": 0, "outside_ntu60": 0, "no_bodies": 1}
+    assert prepared.streams["hq"].num_persons == 2  # the one-person sample is zero-padded by the store
+    np.testing.assert_array_equal(prepared.keypoints("hq", 1)[1], np.zeros((3, 25, 3)))
+    assert prepared.split("xview_train").tolist() == [0, 1]

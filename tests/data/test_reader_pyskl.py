@@ -186,3 +186,14 @@ def test_not_a_pickle(tmp_path):
     path.write_bytes(b"not a pickle at all")
     with pytest.raises(DataFormatError, match="junk.pkl: not a readable pickle"):
         read_pyskl(path)
+
+
+def test_prepares_into_the_store(tmp_path):
+    from pygkd.data.store import PreparedDataset, prepare
+
+    lq = dump(tmp_path / "lq.pkl", [ann_2d("a", 0), ann_2d("b", 1)], {"xsub_train": ["a"], "xsub_val": ["b"]})
+    hq = dump(tmp_path / "hq.pkl", [ann_3d("b", 1)])
+    prepared = PreparedDataset(prepare(read_pyskl(lq, hq), tmp_path / "prepared", progress=False))
+    assert [prepared.has("hq", i) for i in range(2)] == [False, True]
+    assert prepared.streams["lq"].channels == ("x", "y", "score") and prepared.split("xsub_val").tolist() == [1]
+    assert prepared.meta(0) == {"img_shape": [1080, 1920], "total_frames": 4}

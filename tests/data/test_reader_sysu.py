@@ -78,7 +78,8 @@ def test_splits_are_seeded(tmp_path):
 
 def test_wrong_joint_count(tmp_path):
     path = write_clip(tmp_path, "P1", 1, np.zeros((19, 3, 5)))
-    with pytest.raises(DataFormatError, match=rf"{path}: SW has shape \(19, 3, 5\), expected \[20 joints, 3, T frames\]"):
+    message = rf"{path}: SW has shape \(19, 3, 5\), expected \[20 joints, 3, T frames\]"
+    with pytest.raises(DataFormatError, match=message):
         list(read_sysu(tmp_path).samples())
 
 
@@ -86,7 +87,8 @@ def test_non_finite_value_names_the_file(tmp_path):
     array = sw(5, seed=0)
     array[4, 1, 2] = np.nan
     path = write_clip(tmp_path, "P1", 3, array)
-    with pytest.raises(DataFormatError, match=rf"{path}: non-finite value nan at person 0, frame 2, joint 4, channel 1"):
+    message = rf"{path}: non-finite value nan at person 0, frame 2, joint 4, channel 1"
+    with pytest.raises(DataFormatError, match=message):
         list(read_sysu(tmp_path).samples())
 
 
@@ -123,3 +125,13 @@ def test_bad_tree(tmp_path):
         read_sysu(tmp_path / "c")
     with pytest.raises(DataFormatError, match="not a folder"):
         read_sysu(tmp_path / "missing")
+
+
+def test_prepares_into_the_store(tmp_path):
+    from pygkd.data.store import PreparedDataset, prepare
+
+    raw = read_sysu(release(tmp_path, subjects=("P1", "P2"), videos=(1, 5)), num_splits=2)
+    prepared = PreparedDataset(prepare(raw, tmp_path / "prepared", progress=False))
+    assert prepared.sample_ids == ["P1_video1", "P1_video5", "P2_video1", "P2_video5"]
+    assert prepared.labels.tolist() == [0, 4, 0, 4] and len(prepared.split_names) == 8
+    np.testing.assert_array_equal(prepared.keypoints("hq", 3)[0, 2], sw(7, seed=15)[:, :, 2].astype(np.float32))
