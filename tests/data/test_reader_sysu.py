@@ -9,8 +9,7 @@ import pytest
 
 from pygkd.data.raw import DataFormatError
 from pygkd.data.readers.sysu import SYSU_ACTIONS, find_clips, read_sysu, sysu_splits
-
-scipy_io = pytest.importorskip("scipy.io")
+from tests.data.mat_writer import write_mat
 
 
 def sw(frames: int, seed: int) -> np.ndarray:
@@ -21,8 +20,7 @@ def sw(frames: int, seed: int) -> np.ndarray:
 def write_clip(base: Path, subject: str, video: int, array: np.ndarray, variable: str = "SW") -> Path:
     folder = base / subject / f"video{video}"
     folder.mkdir(parents=True)
-    scipy_io.savemat(folder / "sklWorld.mat", {variable: array})
-    return folder / "sklWorld.mat"
+    return write_mat(folder / "sklWorld.mat", {variable: array})
 
 
 def release(tmp_path: Path, subjects=("P1", "P2", "P10", "P3"), videos=(1, 2, 12)) -> Path:
