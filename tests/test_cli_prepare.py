@@ -197,15 +197,20 @@ def test_usage_errors(tmp_path: Path) -> None:
 
 @pytest.mark.realdata
 @pytest.mark.parametrize(
-    ("dataset", "samples", "classes"),
-    [("penn_action", 2326, 15), ("msr_action3d", 557, 20), ("ui_prmd", None, 10)],
+    ("dataset", "classes", "stream_samples"),
+    [
+        ("penn_action", 15, {"hq": 2326}),
+        ("msr_action3d", 20, {"hq": 557}),  # the CVPR 2012 subset
+        pytest.param("ui_prmd", 10, {"hq": 990, "lq": 1000}, marks=pytest.mark.slow),  # Vicon lacks m03_s03
+    ],
+    ids=["penn_action", "msr_action3d", "ui_prmd"],
 )
-def test_prepare_public_dataset(tmp_path: Path, dataset: str, samples: int | None, classes: int) -> None:
+def test_prepare_public_dataset(tmp_path: Path, dataset: str, classes: int, stream_samples: dict[str, int]) -> None:
     pytest.importorskip(f"pygkd.data.readers.{dataset}")
     root = shared_data(dataset)
     result = run("prepare", dataset, "--root", root, "--out", tmp_path / dataset)
     assert result.exit_code == 0, result.output
     info = info_json(tmp_path / dataset)
-    assert info["num_classes"] == classes and sum(info["per_class"].values()) == info["num_samples"]
-    if samples is not None:
-        assert info["num_samples"] == samples
+    assert info["num_classes"] == classes and info["num_samples"] == max(stream_samples.values())
+    assert {name: s["samples"] for name, s in info["streams"].items()} == stream_samples
+    assert sum(info["per_class"].values()) == info["num_samples"]
