@@ -102,6 +102,7 @@ def test_read_ntu120_splits_labels_and_counts(tmp_path):
     assert [s.sample_id for s in samples] == ["S001C002P002R001A001", "S018C001P045R001A120"]
     assert [s.label for s in samples] == [0, 119]
     assert samples[0].splits == ("xsub_train", "xset_test")
+    assert ds.skipped == {"missing_skeleton": 0, "no_bodies": 0}
     assert ds.name == "ntu120" and len(ds.class_names) == 120 and ds.num_samples == 2
     assert ds.streams["hq"].layout == "ntu25" and ds.streams["hq"].channels == ("x", "y", "z")
 
@@ -233,8 +234,11 @@ def test_bad_names_and_labels(tmp_path):
     label = tmp_path / "label"
     label.mkdir()
     write(label, "S001C001P001R001A061", one_body(1))
-    with pytest.raises(DataFormatError, match="action A061 outside A001..A060 of ntu60"):
+    with pytest.raises(DataFormatError, match=r"S001 A061 is outside ntu60 \(setups S001..S017, actions A001..A060\)"):
         read_ntu(label)
+    write(label, "S033C001P001R001A001", one_body(1))
+    with pytest.raises(DataFormatError, match="S033 A001 is outside ntu120"):
+        read_ntu(label, variant="ntu120")
     with pytest.raises(DataFormatError, match="no .skeleton files"):
         read_ntu(tmp_path / "nothing")
     with pytest.raises(ValueError, match="variant"):

@@ -82,6 +82,13 @@ def test_label_disagreement_between_files(tmp_path):
         read_pyskl(lq, hq)
 
 
+def test_files_without_common_samples(tmp_path):
+    lq = dump(tmp_path / "lq.pkl", [ann_2d("a", 0)], {"train": ["a"]})
+    hq = dump(tmp_path / "hq.pkl", [ann_3d("b", 0)])
+    with pytest.raises(DataFormatError, match="hq.pkl: no frame_dir in common with .*lq.pkl"):
+        read_pyskl(lq, hq)
+
+
 def test_numpy_1_pickles_load(tmp_path):
     data = pickle.dumps({"split": {"t": ["a"]}, "annotations": [ann_2d("a", 0)]}, protocol=2)
     legacy = data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")

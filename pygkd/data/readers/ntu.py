@@ -174,9 +174,9 @@ def read_skeleton_file(path: Path) -> KinectBodies:
     xyz = np.zeros((len(frames), num_frames, NUM_JOINTS, 3), dtype=np.float32)
     tracked = np.zeros((len(frames), num_frames), dtype=bool)
     for b, per_frame in enumerate(frames.values()):
-        t = list(per_frame)
-        xyz[b, t] = np.stack(list(per_frame.values()))
-        tracked[b, t] = True
+        frame_ids = list(per_frame)
+        xyz[b, frame_ids] = np.stack(list(per_frame.values()))
+        tracked[b, frame_ids] = True
     return KinectBodies(list(frames), xyz, tracked)
 
 
@@ -241,7 +241,7 @@ def read_ntu(root: Path, variant: str = "ntu60", missing: Path | None = None, ma
     skip = read_sample_list(Path(missing) if missing is not None else _HERE / missing_list)
 
     files: list[tuple[Path, SampleName]] = []
-    skipped = {"missing_skeleton": 0, "outside_ntu60": 0, "no_bodies": 0}
+    skipped = {"missing_skeleton": 0, "no_bodies": 0} | ({"outside_ntu60": 0} if variant == "ntu60" else {})
     seen: dict[str, Path] = {}
     for path in sorted(root.rglob("*.skeleton"), key=lambda p: p.name):
         name = SampleName.parse(path.stem)
@@ -250,18 +250,19 @@ def read_ntu(root: Path, variant: str = "ntu60", missing: Path | None = None, ma
         if path.stem in seen:
             raise DataFormatError(f"{path}: sample {path.stem} is also at {seen[path.stem]}")
         seen[path.stem] = path
-        if name.setup > last_setup:
+        if name.setup > last_setup and variant == "ntu60":
             skipped["outside_ntu60"] += 1
+        elif name.setup > last_setup or not 1 <= name.action <= num_actions:
+            raise DataFormatError(
+                f"{path}: S{name.setup:03d} A{name.action:03d} is outside {variant} "
+                f"(setups S001..S{last_setup:03d}, actions A001..A{num_actions:03d})"
+            )
         elif path.stem in skip:
             skipped["missing_skeleton"] += 1
-        elif not 1 <= name.action <= num_actions:
-            raise DataFormatError(f"{path}: action A{name.action:03d} outside A001..A{num_actions:03d} of {variant}")
         else:
             files.append((path, name))
     if not seen:
         raise DataFormatError(f"{root}: no .skeleton files found")
-    if variant == "ntu120":
-        del skipped["outside_ntu60"]
 
     def samples() -> Iterator[RawSample]:
         skipped["no_bodies"] = 0

@@ -193,6 +193,8 @@ def read_pyskl(
             label = _label(ann, f"{hq}: sample {name}")
             if name in labels and label != labels[name]:
                 raise DataFormatError(f"sample {name}: label {labels[name]} in {lq} but {label} in {hq}")
+        if not set(hq_samples) & set(lq_samples):
+            raise DataFormatError(f"{hq}: no frame_dir in common with {lq}; are they the same dataset?")
         hq_only = sorted(set(hq_samples) - set(lq_samples))
         skipped["hq_only"] = len(hq_only)
         notes = {"solitary": len(set(lq_samples) - set(hq_samples)), "hq_only_examples": hq_only[:5]}

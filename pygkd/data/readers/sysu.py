@@ -8,8 +8,8 @@ order (layout ``kinect20``)::
                                               /sklImage.mat      image coordinates (not read)
 
 The dataset defines two settings, each evaluated on 30 random train/test splits: setting 1 trains on half
-of the samples of every action, setting 2 on half of the subjects. The release's own split lists are not
-read; :func:`sysu_splits` draws them from ``np.random.default_rng([seed, setting, split])``.
+of the samples of every action, setting 2 on half of the subjects. The skeleton files carry no split, so
+:func:`sysu_splits` draws them, seeded, from ``np.random.default_rng([seed, setting, split])``.
 """
 from __future__ import annotations
 
