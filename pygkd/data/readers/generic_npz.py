@@ -16,12 +16,13 @@ Keys of the file (``N`` samples; streams ``s`` = ``hq`` and/or ``lq``, each dens
 
 Strings are unicode arrays (``np.array(["a", "b"])``); object arrays are refused, since loading them would
 unpickle. Shapes, counts, indices and labels are checked when the file is opened, reading only the array
-headers and the small arrays; keypoints are read when ``samples()`` is walked, where every sample is
-checked for its joint count, finiteness and length.
+headers and the small arrays. The keypoint arrays are loaded when ``samples()`` is walked (whole: members
+of an ``.npz`` cannot be memory-mapped), and every sample is checked then for finite values.
 """
 from __future__ import annotations
 
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -248,6 +249,29 @@ def _splits(npz: _NpzFile, num_samples: int) -> list[list[str]]:
     return membership
 
 
+def _class_names(npz: _NpzFile, labels: np.ndarray) -> list[str]:
+    """``class_names``, or ``"0" .. "K-1"`` for ``K = max(labels) + 1``; every label must name a class."""
+    if "class_names" in npz.headers:
+        names = npz.strings("class_names")
+    else:
+        names = [str(k) for k in range(max(int(labels.max()), 0) + 1)]
+    bad = np.flatnonzero((labels < 0) | (labels >= len(names)))
+    if bad.size:
+        raise npz.error("labels", f"sample {bad[0]}: label {labels[bad[0]]} outside 0..{len(names) - 1}")
+    return names
+
+
+def _sample_ids(npz: _NpzFile, num_samples: int) -> list[str]:
+    """``sample_ids`` (unique), or ``"0", "1", ...``."""
+    if "sample_ids" not in npz.headers:
+        return [str(i) for i in range(num_samples)]
+    ids = npz.strings("sample_ids", num_samples)
+    twice = [name for name, count in Counter(ids).items() if count > 1]
+    if twice:
+        raise npz.error("sample_ids", f"{twice[0]!r} appears twice")
+    return ids
+
+
 def read_npz(path: Path) -> RawDataset:
     """Read a dataset in the generic ``.npz`` format (module docstring; ``docs/formats.md``).
 
@@ -262,20 +286,8 @@ def read_npz(path: Path) -> RawDataset:
     num_samples = len(labels)
     if num_samples == 0:
         raise npz.error("labels", "no samples")
-    if "class_names" in npz.headers:
-        class_names = npz.strings("class_names")
-    else:
-        class_names = [str(k) for k in range(max(int(labels.max()), 0) + 1)]
-    bad = np.flatnonzero((labels < 0) | (labels >= len(class_names)))
-    if bad.size:
-        raise npz.error("labels", f"sample {bad[0]}: label {labels[bad[0]]} outside 0..{len(class_names) - 1}")
-    if "sample_ids" in npz.headers:
-        sample_ids = npz.strings("sample_ids", num_samples)
-    else:
-        sample_ids = [str(i) for i in range(num_samples)]
-    if len(set(sample_ids)) != num_samples:
-        twice = next(s for s in sample_ids if sample_ids.count(s) > 1)
-        raise npz.error("sample_ids", f"{twice!r} appears twice")
+    class_names = _class_names(npz, labels)
+    sample_ids = _sample_ids(npz, num_samples)
     named = [s for s in STREAMS if any(f"{s}_{f}" in npz.headers for f in STREAM_FIELDS)]
     streams = {s: _stream(npz, s, num_samples) for s in named}
     if not streams:
