@@ -130,7 +130,9 @@ class PairDataset(Dataset):
         if hq_mask is not None:
             mask = np.asarray(hq_mask)
             if mask.dtype != bool or mask.shape != paired.shape:
-                raise ValueError(f"hq_mask must be a bool array [{len(self.indices)}], got {mask.dtype}{list(mask.shape)}")
+                raise ValueError(
+                    f"hq_mask must be a bool array [{len(self.indices)}], got {mask.dtype}{list(mask.shape)}"
+                )
             paired &= mask
         return paired
 

@@ -116,6 +116,7 @@ class _FrameWriter:
         return self.offsets[-1], persons
 
     def _pad_persons(self, persons: int) -> None:
+        """Rewrite the file one sample at a time, each zero-padded to ``persons``."""
         self.file.flush()
         padded_path = self.path.with_suffix(".padding")
         row = self.num_joints * self.channels

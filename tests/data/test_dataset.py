@@ -1,8 +1,6 @@
 """SkeletonDataset and PairDataset over a prepared store; the stratified partial-HQ mask."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -79,7 +77,8 @@ def test_skeleton_dataset_rejects_missing_stream_and_bad_indices(prepared: Prepa
 
 
 def test_pair_dataset_pairs_and_solitary(prepared: PreparedDataset) -> None:
-    ds = PairDataset(prepared, [0, 2, 3, 5], lq=("lq", None), hq=("hq", FirstFrames(4)), hq_mask=[True, False, True, True])
+    mask = [True, False, True, True]
+    ds = PairDataset(prepared, [0, 2, 3, 5], lq=("lq", None), hq=("hq", FirstFrames(4)), hq_mask=mask)
     assert ds.hq_layout == "ntu25" and ds.hq_shape == (4, 3)
     paired, masked = ds[0], ds[1]
     assert isinstance(paired, SkeletonPair)
