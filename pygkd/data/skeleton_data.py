@@ -37,6 +37,13 @@ def nodes_from_keypoints(keypoints: np.ndarray | Tensor) -> Tensor:
     return k.float().permute(0, 2, 1, 3).reshape(m * v, t, c)
 
 
+def graph_fields(keypoints: np.ndarray | Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor]:
+    """Node series ``[M * V, T, C]``, bones ``[2, E]`` and part index ``[M * V]`` of ``[M, T, V, C]`` keypoints."""
+    x = nodes_from_keypoints(keypoints)
+    m = x.size(0) // layout.num_joints
+    return x, person_edge_index(layout, m), layout.part_index().repeat(m)
+
+
 def to_dense(x: Tensor, num_persons: int, num_joints: int) -> Tensor:
     """Batched node features ``[B * M * V, T, C]`` -> ``[B, M, T, V, C]``."""
     n, t, c = x.shape
@@ -62,14 +69,13 @@ class SkeletonData(Data):
         cls, keypoints: np.ndarray | Tensor, layout: str | Layout, y: int, sample_id: str = ""
     ) -> "SkeletonData":
         layout = get_layout(layout)
-        x = nodes_from_keypoints(keypoints)
-        m = x.size(0) // layout.num_joints
+        x, edge_index, part = graph_fields(keypoints, layout)
         return cls(
             x=x,
-            edge_index=person_edge_index(layout, m),
-            part=layout.part_index().repeat(m),
+            edge_index=edge_index,
+            part=part,
             y=torch.tensor([int(y)], dtype=torch.long),
-            num_persons=m,
+            num_persons=x.size(0) // layout.num_joints,
             layout=layout.name,
             sample_id=sample_id,
         )
@@ -129,24 +135,21 @@ class SkeletonPair(Data):
         """Build a pair; ``hq=None`` makes a solitary sample whose empty HQ graph has frames and channels
         ``hq_shape = (T, C)`` so that it concatenates with the paired samples of its batch."""
         lq_layout, hq_layout = get_layout(lq_layout), get_layout(hq_layout)
-        x_lq = nodes_from_keypoints(lq)
-        m_lq = x_lq.size(0) // lq_layout.num_joints
-        if hq is None:
+        x_lq, edge_index_lq, part_lq = graph_fields(lq, lq_layout)
+        has_hq = hq is not None
+        if not has_hq:
             if hq_shape is None:
                 raise ValueError("a solitary sample needs hq_shape=(T, C) of the HQ stream")
-            x_hq = torch.zeros(0, *hq_shape)
-            m_hq = 0
-        else:
-            x_hq = nodes_from_keypoints(hq)
-            m_hq = x_hq.size(0) // hq_layout.num_joints
+            hq = torch.zeros(0, hq_shape[0], hq_layout.num_joints, hq_shape[1])  # no person: [0, T, V, C]
+        x_hq, edge_index_hq, part_hq = graph_fields(hq, hq_layout)
         return cls(
             x_lq=x_lq,
-            edge_index_lq=person_edge_index(lq_layout, m_lq),
-            part_lq=lq_layout.part_index().repeat(m_lq),
+            edge_index_lq=edge_index_lq,
+            part_lq=part_lq,
             x_hq=x_hq,
-            edge_index_hq=person_edge_index(hq_layout, m_hq),
-            part_hq=hq_layout.part_index().repeat(m_hq),
-            has_hq=torch.tensor([hq is not None]),
+            edge_index_hq=edge_index_hq,
+            part_hq=part_hq,
+            has_hq=torch.tensor([has_hq]),
             y=torch.tensor([int(y)], dtype=torch.long),
             index=torch.tensor([int(index)], dtype=torch.long),
             sample_id=sample_id,
