@@ -152,15 +152,15 @@ def euler_rotation(angles: np.ndarray) -> np.ndarray:
 
 
 def _rotation(theta: np.ndarray, axis: int) -> np.ndarray:
-    """Right-handed rotations by ``theta`` (radians, any shape) about coordinate ``axis``: ``[..., 3, 3]``."""
+    """Right-handed rotations by ``theta`` (radians, any shape) about axis 0, 1 or 2 (x, y, z): ``[..., 3, 3]``."""
     c, s = np.cos(theta), np.sin(theta)
-    i, j = [k for k in range(3) if k != axis]  # the rotated plane, in cyclic order from the axis
-    if axis == 1:
-        i, j = j, i  # about y the cyclic order is (z, x)
-    out = np.zeros((*np.shape(theta), 3, 3))
-    out[..., axis, axis] = 1.0
-    out[..., i, i], out[..., i, j], out[..., j, i], out[..., j, j] = c, -s, s, c
-    return out
+    one, zero = np.ones_like(theta), np.zeros_like(theta)
+    rows = (
+        ((one, zero, zero), (zero, c, -s), (zero, s, c)),  # Rx
+        ((c, zero, s), (zero, one, zero), (-s, zero, c)),  # Ry
+        ((c, -s, zero), (s, c, zero), (zero, zero, one)),  # Rz
+    )[axis]
+    return np.stack([np.stack(row, axis=-1) for row in rows], axis=-2)
 
 
 def _sample(name: str, streams: dict[str, np.ndarray]) -> RawSample:
