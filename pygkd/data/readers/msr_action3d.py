@@ -20,8 +20,6 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-
 from ...skeleton import get_layout
 from ..raw import DataFormatError, RawDataset, RawSample, StreamInfo, check_keypoints
 from .text_table import read_table
