@@ -1,0 +1,44 @@
+"""``pygkd eval``: accuracy of a trained teacher or student on a split."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from pygkd.engine.stages import evaluate_model
+
+from .run_options import percent, run_options, table
+
+
+def format_report(report: dict) -> str:
+    """Top-1/top-5, then per class: accuracy, samples and the most frequent wrong prediction."""
+    occlusion = f", occlusion OP {report['occlusion']:g}" if report["occlusion"] else ""
+    lines = [f"{report['role']} on {report['split']} ({report['num_samples']} samples{occlusion}): "
+             f"top-1 {percent(report['top1'])}, top-5 {percent(report['top5'])}"]
+    names = report["class_names"]
+    rows = []
+    for c, (name, counts) in enumerate(zip(names, report["confusion"])):
+        wrong = [(n, p) for p, n in enumerate(counts) if p != c and n > 0]
+        confused = f"{names[max(wrong)[1]]} ({max(wrong)[0]})" if wrong else ""
+        rows.append([name, percent(report["per_class"][name]), str(sum(counts)), confused])
+    lines.append(table(["class", "accuracy", "samples", "most confused with"], rows))
+    return "\n".join(lines)
+
+
+@click.command(help="Evaluate the run's student (or --role teacher, or any --checkpoint) on a split: top-1, "
+               "top-5, per-class accuracy and confusion matrix, optionally with test-time joint occlusion. "
+               "Writes <out>/eval/<role>_<split>[_op<OP>].json.")
+@run_options()
+@click.option("--role", type=click.Choice(["student", "teacher"]), default="student", show_default=True,
+              help="Which network of the run (<out>/<role>/checkpoint_best.pt).")
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Evaluate this checkpoint instead (its role decides the stream it reads).")
+@click.option("--split", help="Split to evaluate (default: eval.split, else data.test_split).")
+@click.option("--occlusion", type=click.FloatRange(0, 1),
+              help="Occlusion probability OP of every joint, seeded by --seed (config key: eval.occlusion).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def command(cfg: dict, role: str, checkpoint: Path | None, split: str | None, occlusion: float | None,
+            as_json: bool) -> None:
+    report = evaluate_model(cfg, role, checkpoint, split, occlusion)
+    click.echo(json.dumps(report, indent=1) if as_json else format_report(report))

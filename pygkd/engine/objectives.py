@@ -1,0 +1,84 @@
+"""Training objectives: cross-entropy (Eqs. 2 and 5), optionally plus a distillation term (Eq. 4).
+
+``L = L_c + alpha * L_kd``, where ``L_kd`` is one of the paper's Table 4 rows:
+
+* ``pmsc``: the part-level multi-sample contrastive loss on part features, weighted by ``E`` (Eqs. 6-11);
+* ``global_msc``: the same contrastive loss on global features, without ``E``;
+* ``kl``: KL divergence of softened logits, on the samples that keep their HQ match.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.data import Batch
+
+from ..kd import global_msc_loss, kl_loss, pmsc_loss
+from ..nn import BackboneOutput
+from .teaching import Teaching
+from .trainer import StepOutput, dense_input
+
+# which teacher output each distillation loss reads
+TEACHER_OUTPUT = {"pmsc": "part", "global_msc": "feature", "kl": "logits"}
+
+
+@dataclass
+class Distillation:
+    """The distillation term ``L_kd`` of a student batch.
+
+    Attributes:
+        loss: ``"pmsc"``, ``"global_msc"`` or ``"kl"``.
+        teacher: ``batch -> Teaching`` (:class:`~.teaching.LiveTeacher` or :class:`~.teaching.TeacherCache`).
+        alpha: weight of the term (Eq. 4).
+        w: weight of the positive set (Eq. 8).
+        E: ``[K, 5]`` part matrix (``pmsc`` only).
+        temperature: softening temperature (``kl`` only).
+    """
+
+    loss: str
+    teacher: Callable[[Batch], Teaching]
+    alpha: float = 1.0
+    w: float = 0.5
+    E: Tensor | None = None
+    temperature: float = 4.0
+
+    def __post_init__(self) -> None:
+        if self.loss not in TEACHER_OUTPUT:
+            raise ValueError(f"distillation loss must be one of {sorted(TEACHER_OUTPUT)}, got {self.loss!r}")
+        if self.loss == "pmsc" and self.E is None:
+            raise ValueError("the pmsc loss needs the part matrix E")
+
+    def __call__(self, student: BackboneOutput, batch: Batch) -> Tensor:
+        t = self.teacher(batch)
+        if self.loss == "pmsc":
+            return pmsc_loss(student.part, t.out, batch.y, t.y, t.pair, self.E, self.w)
+        if self.loss == "global_msc":
+            return global_msc_loss(student.feature, t.out, batch.y, t.y, t.pair, self.w)
+        paired = t.pair >= 0
+        return kl_loss(student.logits[paired], t.out[t.pair[paired]], self.temperature)
+
+
+class TrainingObjective:
+    """``L_c`` (cross-entropy), plus ``alpha * L_kd`` when a :class:`Distillation` is given.
+
+    Args:
+        input_key: the batch attribute holding the network's graphs (``"x"`` of a ``SkeletonData`` batch,
+            ``"x_lq"`` of a ``SkeletonPair`` batch).
+        distill: the distillation term, or ``None`` (teacher training, student baseline).
+    """
+
+    def __init__(self, input_key: str = "x", distill: Distillation | None = None) -> None:
+        self.input_key, self.distill = input_key, distill
+
+    def __call__(self, model: nn.Module, batch: Batch) -> StepOutput:
+        out = model(dense_input(batch[self.input_key], batch.num_graphs, model.layout.num_joints))
+        ce = F.cross_entropy(out.logits, batch.y)
+        terms = {"ce": ce.detach()}
+        loss = ce
+        if self.distill is not None:
+            kd = self.distill(out, batch)
+            terms[self.distill.loss] = kd.detach()
+            loss = ce + self.distill.alpha * kd
+        return StepOutput(loss, out.logits.detach(), batch.y, terms)

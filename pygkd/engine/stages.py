@@ -1,0 +1,271 @@
+"""The four stages of the method, each a function of a config (what the ``pygkd`` commands run).
+
+A run directory (``cfg["out"]``, e.g. ``runs/demo``) collects them::
+
+    data/                      the prepared dataset, when the config generates it (data.reader)
+    teacher/                   config.yaml, metrics.jsonl, checkpoint_last.pt, checkpoint_best.pt
+    matrix/                    part_matrix.npy, part_matrix.csv, heatmap.png
+    student/                   as teacher/
+    eval/<role>_<split>[_op<OP>].json
+
+1. :func:`train_teacher`: the teacher on the kept HQ training skeletons (cross-entropy, Eq. 2);
+2. :func:`compute_part_matrix`: E from the trained teacher and those same skeletons (Eqs. 12-13);
+3. :func:`train_student`: the student on LQ training skeletons, ``L_c + alpha * L_kd`` (Eq. 4);
+4. :func:`evaluate_model`: a trained network on a split, optionally with test-time joint occlusion.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from ..data.dataset import PairDataset, SkeletonDataset
+from ..data.store import PreparedDataset
+from ..kd import PartMatrix
+from ..nn import resolve_device
+from .build import (
+    STREAM_OF_ROLE,
+    TrainingSamples,
+    batch_sampler,
+    eval_loader,
+    hq_augmented,
+    load_prepared,
+    model_card,
+    optimizer_and_scheduler,
+    skeleton_dataset,
+    split_indices,
+    stream_transform,
+    train_loader,
+)
+from .checkpoint import BEST, ModelCard, load_model
+from .config import ConfigError, dump_config
+from .objectives import TEACHER_OUTPUT, Distillation, TrainingObjective
+from .seed import seed_everything
+from .teaching import LiveTeacher, TeacherCache
+from .trainer import Objective, dense_input, evaluate, fit
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where the stages of a run read and write (see the module docstring)."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, cfg: Mapping) -> "RunPaths":
+        return cls(Path(cfg["out"]))
+
+    @property
+    def teacher(self) -> Path:
+        return self.root / "teacher"
+
+    @property
+    def matrix(self) -> Path:
+        return self.root / "matrix"
+
+    @property
+    def student(self) -> Path:
+        return self.root / "student"
+
+    @property
+    def eval(self) -> Path:
+        return self.root / "eval"
+
+    def teacher_checkpoint(self, cfg: Mapping) -> Path:
+        return Path(cfg["student"]["teacher"] or self.teacher / BEST)
+
+    def part_matrix(self, cfg: Mapping) -> Path:
+        return Path(cfg["student"]["part_matrix"] or self.matrix)
+
+
+def train_teacher(cfg: Mapping, resume: bool = False) -> dict:
+    """Train the teacher (``teacher.*`` keys); returns the metrics record of its best epoch."""
+    seed_everything(cfg["seed"])
+    prepared = load_prepared(cfg)
+    indices, _ = TrainingSamples.of(cfg, prepared).for_role("teacher", use_solitary=False)
+    val_set = _val_set(cfg, prepared, "hq")
+    card = model_card(cfg, "teacher", val_set)
+    train_set = skeleton_dataset(cfg, prepared, indices, "hq", train=True)
+    return _fit(cfg, card, card.build(), TrainingObjective("x"), train_set, val_set, resume)
+
+
+def train_student(cfg: Mapping, resume: bool = False) -> dict:
+    """Train the student (``student.*`` keys); returns the metrics record of its best epoch.
+
+    With a distillation loss it reads the teacher checkpoint and, for ``pmsc``, the part matrix of the
+    run (``student.teacher``, ``student.part_matrix``).
+    """
+    seed_everything(cfg["seed"])
+    options = cfg["student"]
+    device = resolve_device(cfg["device"])
+    prepared = load_prepared(cfg)
+    indices, paired = TrainingSamples.of(cfg, prepared).for_role("student", options["use_solitary"])
+    val_set = _val_set(cfg, prepared, "lq")
+    card = model_card(cfg, "student", val_set)
+    model = card.build()
+    if options["loss"] == "none":
+        train_set = skeleton_dataset(cfg, prepared, indices, "lq", train=True)
+        return _fit(cfg, card, model, TrainingObjective("x"), train_set, val_set, resume)
+
+    paths = RunPaths.of(cfg)
+    teacher, teacher_card, _ = load_model(paths.teacher_checkpoint(cfg), device)
+    _check_teacher(teacher_card, card, teacher, model, options["loss"], paths.teacher_checkpoint(cfg))
+    E = _load_part_matrix(paths.part_matrix(cfg), card) if options["loss"] == "pmsc" else None
+    output = TEACHER_OUTPUT[options["loss"]]
+    if use_teacher_cache(cfg):
+        hq_set = skeleton_dataset(cfg, prepared, indices[paired], "hq", train=True)
+        hq_loader = eval_loader(hq_set, cfg["eval"]["batch_size"], cfg["num_workers"])
+        teacher_source = TeacherCache.build(teacher, hq_loader, output, len(prepared), device)
+        train_set, input_key = skeleton_dataset(cfg, prepared, indices, "lq", train=True), "x"
+    else:
+        teacher_source = LiveTeacher(teacher, output)
+        train_set, input_key = _pair_set(cfg, prepared, indices, paired), "x_lq"
+    distill = Distillation(options["loss"], teacher_source, options["alpha"], options["w"], E, options["temperature"])
+    return _fit(cfg, card, model, TrainingObjective(input_key, distill), train_set, val_set, resume)
+
+
+def use_teacher_cache(cfg: Mapping) -> bool:
+    """``student.cache_teacher``; ``auto``: cache unless the HQ input is augmented in training."""
+    choice = cfg["student"]["cache_teacher"]
+    return not hq_augmented(cfg) if choice == "auto" else choice
+
+
+def compute_part_matrix(cfg: Mapping, checkpoint: str | Path | None = None) -> PartMatrix:
+    """E (Eqs. 12-13) of the run's teacher (or ``checkpoint``) on its HQ training skeletons, with the test
+    transform; saved to ``<out>/matrix`` (the heatmap only when matplotlib is installed)."""
+    paths = RunPaths.of(cfg)
+    device = resolve_device(cfg["device"])
+    model, card, _ = load_model(checkpoint or paths.teacher_checkpoint(cfg), device)
+    prepared = load_prepared(cfg)
+    indices, _ = TrainingSamples.of(cfg, prepared).for_role("teacher", use_solitary=False)
+    dataset = skeleton_dataset(cfg, prepared, indices, "hq", train=False)
+    _check_card(card, dataset, checkpoint or paths.teacher_checkpoint(cfg))
+    loader = eval_loader(dataset, cfg["matrix"]["batch_size"], cfg["num_workers"])
+    batches = ((dense_input(b.x, b.num_graphs, card.layout.num_joints), b.y) for b in loader)
+    matrix = PartMatrix.compute(model, batches, card.layout.part_index(), card.class_names, device)
+    heatmap = importlib.util.find_spec("matplotlib") is not None
+    if not heatmap:
+        warnings.warn("matplotlib is not installed: no heatmap.png (pip install matplotlib)", stacklevel=2)
+    matrix.save(paths.matrix, heatmap=heatmap)
+    return matrix
+
+
+def evaluate_model(
+    cfg: Mapping,
+    role: str = "student",
+    checkpoint: str | Path | None = None,
+    split: str | None = None,
+    occlusion: float | None = None,
+) -> dict:
+    """Evaluate a trained network on a split and write the report to ``<out>/eval/``.
+
+    Args:
+        role: which network of the run (``<out>/<role>/checkpoint_best.pt``), when ``checkpoint`` is None.
+        checkpoint: a checkpoint file instead; the role is then the checkpoint's.
+        split: default ``eval.split``, else ``data.test_split``.
+        occlusion: test-time occlusion probability OP; default ``eval.occlusion``.
+
+    Returns:
+        The report: ``role``, ``checkpoint``, ``epoch``, ``split``, ``occlusion``, ``top1``, ``top5``,
+        ``per_class`` (class name -> accuracy, None for a class absent from the split), ``confusion``
+        (rows: true class, columns: predicted), ``class_names``, ``num_samples``.
+    """
+    paths = RunPaths.of(cfg)
+    device = resolve_device(cfg["device"])
+    path = Path(checkpoint or getattr(paths, role) / BEST)
+    model, card, state = load_model(path, device)
+    split = split or cfg["eval"]["split"] or cfg["data"]["test_split"]
+    occlusion = cfg["eval"]["occlusion"] if occlusion is None else occlusion
+    prepared = load_prepared(cfg)
+    dataset = skeleton_dataset(cfg, prepared, split_indices(prepared, split), STREAM_OF_ROLE[card.role],
+                               train=False, occlusion=occlusion)
+    _check_card(card, dataset, path)
+    loader = eval_loader(dataset, cfg["eval"]["batch_size"], cfg["num_workers"])
+    metrics = evaluate(model, loader, card.num_classes, device, desc=f"eval {card.role}")
+    report = {
+        "role": card.role, "checkpoint": str(path), "epoch": state["epoch"], "split": split,
+        "occlusion": occlusion, "seed": cfg["seed"], **metrics,
+        "per_class": dict(zip(card.class_names, metrics["per_class"])), "class_names": card.class_names,
+    }
+    paths.eval.mkdir(parents=True, exist_ok=True)
+    suffix = f"_op{occlusion:g}" if occlusion else ""
+    (paths.eval / f"{card.role}_{split}{suffix}.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def _val_set(cfg: Mapping, prepared: PreparedDataset, stream: str) -> SkeletonDataset:
+    split = cfg["data"]["val_split"] or cfg["data"]["test_split"]
+    return skeleton_dataset(cfg, prepared, split_indices(prepared, split), stream, train=False)
+
+
+def _pair_set(cfg: Mapping, prepared: PreparedDataset, indices, paired) -> PairDataset:
+    data = cfg["data"]
+    return PairDataset(
+        prepared, indices,
+        lq=(data["lq"]["stream"], stream_transform(cfg, "lq", train=True)),
+        hq=(data["hq"]["stream"], stream_transform(cfg, "hq", train=True)),
+        hq_mask=paired,
+    )
+
+
+def _fit(
+    cfg: Mapping, card: ModelCard, model: nn.Module, objective: Objective, train_set, val_set: SkeletonDataset,
+    resume: bool,
+) -> dict:
+    """Train ``model`` for ``cfg[card.role]`` into ``<out>/<role>/``."""
+    stage = cfg[card.role]
+    device = resolve_device(cfg["device"])
+    model = model.to(device)
+    optimizer, scheduler = optimizer_and_scheduler(model, stage)
+    loader = train_loader(train_set, batch_sampler(stage, train_set.labels, cfg["seed"]), cfg["num_workers"])
+    val_loader = eval_loader(val_set, cfg["eval"]["batch_size"], cfg["num_workers"])
+    run_dir = getattr(RunPaths.of(cfg), card.role)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, run_dir / "config.yaml")
+    return fit(
+        model, objective, loader, optimizer, scheduler,
+        lambda m: evaluate(m, val_loader, card.num_classes, device, desc="validate"),
+        epochs=stage["epochs"], run_dir=run_dir, meta={"card": card.to_dict(), "config": dict(cfg)},
+        device=device, amp=cfg["amp"], resume=resume, desc=card.role,
+    )
+
+
+def _check_card(card: ModelCard, dataset: SkeletonDataset, path: Path | str) -> None:
+    """The network of ``card`` must read the graphs of ``dataset`` (layout, channels, classes)."""
+    probe = dataset[0]
+    given = (probe.layout, probe.x.size(-1), dataset.prepared.class_names)
+    expected = (card.layout.name, card.in_channels, card.class_names)
+    if given != expected:
+        raise ConfigError(
+            f"{path}: the {card.role} reads {expected[0]} skeletons with {expected[1]} channels and "
+            f"{len(expected[2])} classes, but the config's data give {given[0]} with {given[1]} channels and "
+            f"{len(given[2])} classes {'(different class names)' if len(given[2]) == len(expected[2]) else ''}"
+        )
+
+
+def _check_teacher(
+    teacher_card: ModelCard, card: ModelCard, teacher: nn.Module, student: nn.Module, loss: str, path: Path
+) -> None:
+    if teacher_card.class_names != card.class_names:
+        raise ConfigError(f"{path}: the teacher was trained on other classes than the student's data")
+    if loss != "kl" and teacher.feature_dim != student.feature_dim:
+        raise ConfigError(
+            f"student.loss {loss} compares features: the student's feature size {student.feature_dim} "
+            f"(model.student) must equal the teacher's {teacher.feature_dim} ({path})"
+        )
+
+
+def _load_part_matrix(directory: Path, card: ModelCard) -> torch.Tensor:
+    try:
+        matrix = PartMatrix.load(directory)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{directory}: no part matrix; run `pygkd matrix` first") from None
+    if matrix.class_names != card.class_names:
+        raise ConfigError(f"{directory}: the part matrix was computed for other classes than the student's data")
+    return matrix.E

@@ -1,0 +1,113 @@
+"""What the frozen teacher contributes to a student batch: its outputs on the batch's HQ skeletons.
+
+Two interchangeable sources, both returning a :class:`Teaching` whose rows follow the batch order of
+the samples that keep their HQ match:
+
+* :class:`LiveTeacher` runs the teacher on the HQ graphs of every pair batch.
+* :class:`TeacherCache` runs it once over the paired training samples and then looks the rows up by
+  sample index, so a student step costs one student pass: no HQ loading, no teacher pass. This is exact
+  when the HQ input of a sample is the same at every epoch (pygkd's random transforms are drawn per
+  sample, so they are), and the teacher is frozen in eval mode either way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Batch
+from torch_geometric.loader import DataLoader
+from tqdm import tqdm
+
+from ..skeleton import NUM_PARTS
+from .trainer import dense_input
+
+OUTPUTS = ("logits", "feature", "part")
+
+
+@dataclass
+class Teaching:
+    """The teacher's side of one student batch of ``B`` samples, ``H`` of which keep their HQ match.
+
+    Attributes:
+        out: ``[H, ...]`` teacher outputs (``part [H, 5, D]``, ``feature [H, D]`` or ``logits [H, K]``).
+        y: ``[H]`` labels of those rows.
+        pair: ``[B]`` row of each student sample's own HQ output in ``out``, ``-1`` for a solitary sample.
+    """
+
+    out: Tensor
+    y: Tensor
+    pair: Tensor
+
+
+def pair_rows(has_hq: Tensor) -> Tensor:
+    """``[B]`` bool -> ``[B]`` long: rank of each paired sample among the paired ones, ``-1`` for the others."""
+    return torch.where(has_hq, has_hq.long().cumsum(0) - 1, -1)
+
+
+def _frozen(model: nn.Module, output: str) -> nn.Module:
+    if output not in OUTPUTS:
+        raise ValueError(f"teacher output must be one of {OUTPUTS}, got {output!r}")
+    return model.eval().requires_grad_(False)
+
+
+class LiveTeacher:
+    """Runs the frozen teacher on the HQ graphs (``x_hq``) of each :class:`SkeletonPair` batch.
+
+    Args:
+        model: the trained teacher backbone (put in eval mode, gradients off).
+        output: which :class:`~pygkd.nn.BackboneOutput` field the distillation loss reads.
+    """
+
+    def __init__(self, model: nn.Module, output: str) -> None:
+        self.model, self.output = _frozen(model, output), output
+        shapes = {"logits": (model.fc.out_features,), "feature": (model.feature_dim,),
+                  "part": (NUM_PARTS, model.feature_dim)}
+        self.shape = shapes[output]
+
+    @torch.no_grad()
+    def __call__(self, batch: Batch) -> Teaching:
+        has_hq = batch.has_hq
+        num_hq = int(has_hq.sum())
+        if num_hq:
+            x = dense_input(batch.x_hq, num_hq, self.model.layout.num_joints)
+            out = getattr(self.model(x), self.output)
+        else:
+            out = batch.x_hq.new_zeros(0, *self.shape)
+        return Teaching(out, batch.y[has_hq], pair_rows(has_hq))
+
+
+class TeacherCache:
+    """Teacher outputs of the paired training samples, computed once and looked up by sample index.
+
+    Args:
+        rows: ``[R, ...]`` one teacher output per cached sample.
+        row_of: ``[N]`` long, the row of prepared sample ``i`` in ``rows``, ``-1`` if it is not cached
+            (a solitary sample).
+    """
+
+    def __init__(self, rows: Tensor, row_of: Tensor) -> None:
+        self.rows, self.row_of = rows, row_of
+
+    @classmethod
+    @torch.no_grad()
+    def build(
+        cls, model: nn.Module, loader: DataLoader, output: str, num_samples: int, device: torch.device
+    ) -> "TeacherCache":
+        """Run the frozen ``model`` over ``loader`` (``SkeletonData`` batches of the HQ graphs of the paired
+        samples, each with its prepared ``index``); ``num_samples`` is the size of the prepared dataset."""
+        model = _frozen(model, output)
+        rows, index = [], []
+        for batch in tqdm(loader, desc="teacher cache", unit="batch", leave=False, disable=None):
+            batch = batch.to(device)
+            rows.append(getattr(model(dense_input(batch.x, batch.num_graphs, model.layout.num_joints)), output))
+            index.append(batch.index)
+        index_all = torch.cat(index)
+        row_of = torch.full((num_samples,), -1, dtype=torch.long, device=device)
+        row_of[index_all] = torch.arange(index_all.numel(), device=device)
+        return cls(torch.cat(rows), row_of)
+
+    def __call__(self, batch: Batch) -> Teaching:
+        rows = self.row_of[batch.index]
+        has_hq = rows >= 0
+        return Teaching(self.rows[rows[has_hq]], batch.y[has_hq], pair_rows(has_hq))

@@ -1,0 +1,196 @@
+"""The training loop shared by teacher and student, and evaluation.
+
+:func:`fit` trains any :class:`Objective` (a callable ``(model, batch) -> StepOutput``: cross-entropy for
+the teacher, cross-entropy plus a distillation term for the student) with SGD-style optimizer and LR
+scheduler, validates, logs one JSON record per epoch and writes ``checkpoint_last.pt`` (full resume
+state) and ``checkpoint_best.pt`` (best validation top-1) after every epoch.
+
+A resumed run continues bit for bit: the batch order of epoch ``e`` depends only on ``(seed, e)``
+(:mod:`.samplers`), sample transforms only on ``(seed, sample)``, and the checkpoint restores the
+weights, optimizer, scheduler, AMP scaler and the global RNG state.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
+
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+from torch_geometric.data import Batch
+from torch_geometric.loader import DataLoader
+from tqdm import tqdm
+
+from ..data.skeleton_data import to_dense
+from ..nn import autocast
+from .checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
+from .logger import MetricsLogger
+from .metrics import ClassificationMeter
+from .seed import rng_state, set_rng_state
+
+METRICS_FILE = "metrics.jsonl"
+
+
+@dataclass
+class StepOutput:
+    """What an objective returns for one batch.
+
+    Attributes:
+        loss: scalar to minimise.
+        logits: ``[B, K]`` class scores of the trained network (for the training accuracy).
+        y: ``[B]`` labels.
+        terms: named scalar parts of the loss, for the log (e.g. ``{"ce": ..., "pmsc": ...}``).
+    """
+
+    loss: Tensor
+    logits: Tensor
+    y: Tensor
+    terms: dict[str, Tensor]
+
+
+class Objective(Protocol):
+    def __call__(self, model: nn.Module, batch: Batch) -> StepOutput: ...
+
+
+def dense_input(x: Tensor, num_graphs: int, num_joints: int) -> Tensor:
+    """Node features ``[G * M * V, T, C]`` of ``G`` batched skeleton graphs -> network input ``[G, M, T, V, C]``.
+
+    All graphs must have the same number of persons ``M`` (a ``KeepPersons`` transform).
+    """
+    persons = x.size(0) // max(num_graphs * num_joints, 1)
+    if persons * num_graphs * num_joints != x.size(0):
+        raise ValueError(
+            f"{x.size(0)} nodes are not {num_graphs} graphs of M persons x {num_joints} joints: give every "
+            "sample the same number of persons (a KeepPersons transform in the data config)"
+        )
+    return to_dense(x, persons, num_joints)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, device: torch.device, desc: str = "eval") -> dict:
+    """Top-1/top-5, per-class accuracy and confusion matrix of ``model`` over ``loader``'s graphs
+    (``SkeletonData`` batches), see :class:`.metrics.ClassificationMeter`. The model is left in eval mode."""
+    model.eval()
+    meter = ClassificationMeter(num_classes)
+    for batch in tqdm(loader, desc=desc, unit="batch", leave=False, disable=None):
+        batch = batch.to(device)
+        meter.update(model(dense_input(batch.x, batch.num_graphs, model.layout.num_joints)).logits, batch.y)
+    return meter.compute()
+
+
+def fit(
+    model: nn.Module,
+    objective: Objective,
+    loader: DataLoader,
+    optimizer: Optimizer,
+    scheduler: LRScheduler,
+    validate: Callable[[nn.Module], dict],
+    *,
+    epochs: int,
+    run_dir: str | Path,
+    meta: Mapping[str, Any],
+    device: torch.device,
+    amp: bool = False,
+    resume: bool = False,
+    desc: str = "train",
+) -> dict:
+    """Train for ``epochs`` epochs (in total, counting those a resumed checkpoint already holds).
+
+    Args:
+        model: the network, already on ``device``.
+        objective: ``(model, batch) -> StepOutput``.
+        loader: training batches; its ``batch_sampler`` is re-drawn per epoch by ``set_epoch(e)``.
+        optimizer, scheduler: stepped per batch and per epoch.
+        validate: ``model -> report`` with ``top1`` and ``top5`` (:func:`evaluate` on the validation split).
+        run_dir: receives ``checkpoint_last.pt``, ``checkpoint_best.pt`` and ``metrics.jsonl``.
+        meta: stored in every checkpoint (``card``: the :class:`~.checkpoint.ModelCard` dict, ``config``).
+        amp: float16 autocast and gradient scaling (CUDA only).
+        resume: continue from ``run_dir/checkpoint_last.pt``; its model card must equal ``meta["card"]``.
+
+    Returns:
+        The metrics record of the best epoch (highest validation top-1, the earliest on ties).
+    """
+    run_dir = Path(run_dir)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
+    start, best = 0, {}
+    if resume:
+        start, best = _restore(run_dir / LAST, meta, model, optimizer, scheduler, scaler, device)
+    with MetricsLogger(run_dir / METRICS_FILE, keep_epochs=start if resume else None) as log:
+        for epoch in range(start, epochs):
+            began = time.perf_counter()
+            loader.batch_sampler.set_epoch(epoch)
+            lr = optimizer.param_groups[0]["lr"]
+            train = _train_epoch(model, objective, loader, optimizer, scaler, device, amp,
+                                 f"{desc} {epoch + 1}/{epochs}")
+            scheduler.step()
+            val = validate(model)
+            record = {"epoch": epoch + 1, "lr": lr, **train, "val_top1": val["top1"], "val_top5": val["top5"],
+                      "time_s": round(time.perf_counter() - began, 3)}
+            log.log(record)
+            weights = {**meta, "model": model.state_dict(), "epoch": epoch + 1, "metrics": record}
+            if not best or record["val_top1"] > best["val_top1"]:
+                best = record
+                save_checkpoint(weights, run_dir / BEST)
+            save_checkpoint({**weights, "best": best, "optimizer": optimizer.state_dict(),
+                             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                             "rng": rng_state()}, run_dir / LAST)
+    return best
+
+
+def _train_epoch(
+    model: nn.Module,
+    objective: Objective,
+    loader: DataLoader,
+    optimizer: Optimizer,
+    scaler: torch.amp.GradScaler,
+    device: torch.device,
+    amp: bool,
+    desc: str,
+) -> dict:
+    """One pass over ``loader``; returns the sample-weighted means ``train_loss``, ``train_<term>``, ``train_top1``."""
+    model.train()
+    totals: dict[str, Tensor] = {}
+    count = 0
+    for batch in tqdm(loader, desc=desc, unit="batch", leave=False, disable=None):
+        batch = batch.to(device)
+        with autocast(device, amp):
+            out = objective(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(out.loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        n = out.y.numel()
+        sums = {"loss": out.loss.detach(), **out.terms, "top1": (out.logits.argmax(1) == out.y).float().mean()}
+        for key, value in sums.items():
+            totals[key] = totals.get(key, 0.0) + value.detach().float() * n
+        count += n
+    means = {f"train_{key}": float(value) / count for key, value in totals.items()}
+    if not math.isfinite(means["train_loss"]):
+        raise FloatingPointError(f"{desc}: the training loss is {means['train_loss']}; lower the learning rate")
+    return means
+
+
+def _restore(
+    path: Path,
+    meta: Mapping[str, Any],
+    model: nn.Module,
+    optimizer: Optimizer,
+    scheduler: LRScheduler,
+    scaler: torch.amp.GradScaler,
+    device: torch.device,
+) -> tuple[int, dict]:
+    """Load a ``checkpoint_last.pt`` into the training objects; returns ``(completed epochs, best record)``."""
+    state = load_checkpoint(path, map_location=device)
+    if state["card"] != meta["card"]:
+        changed = sorted(k for k in meta["card"] if state["card"].get(k) != meta["card"][k])
+        raise ValueError(f"{path}: cannot resume, the checkpoint's model differs from the config in {changed}")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"])
+    return state["epoch"], state["best"]
