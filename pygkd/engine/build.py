@@ -114,7 +114,7 @@ class TrainingSamples:
 
     @classmethod
     def of(cls, cfg: Mapping, prepared: PreparedDataset) -> "TrainingSamples":
-        indices = split_indices(prepared, cfg["data"]["train_split"])
+        indices = split_indices(prepared, cfg["data"]["train_split"], "data.train_split")
         hq_stream = cfg["data"]["hq"]["stream"]
         has_hq = prepared.frame_counts(hq_stream)[indices] > 0
         paired = np.zeros(len(indices), dtype=bool)
@@ -130,12 +130,12 @@ class TrainingSamples:
         return self.indices[keep], self.paired[keep]
 
 
-def split_indices(prepared: PreparedDataset, split: str) -> np.ndarray:
-    """The prepared indices of ``split``; a ConfigError naming the splits there are if it does not exist."""
+def split_indices(prepared: PreparedDataset, split: str, key: str) -> np.ndarray:
+    """The prepared indices of ``split``; a ConfigError naming the config ``key`` and the splits there are."""
     try:
         return prepared.split(split)
     except KeyError:
-        raise ConfigError(f"data: {prepared.root} has no split {split!r}; its splits: {prepared.split_names}") from None
+        raise ConfigError(f"{key}: {prepared.root} has no split {split!r}; its splits: {sorted(prepared.split_names)}") from None
 
 
 def skeleton_dataset(

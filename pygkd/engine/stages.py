@@ -183,8 +183,8 @@ def evaluate_model(
     split = split or cfg["eval"]["split"] or cfg["data"]["test_split"]
     occlusion = cfg["eval"]["occlusion"] if occlusion is None else occlusion
     prepared = load_prepared(cfg)
-    dataset = skeleton_dataset(cfg, prepared, split_indices(prepared, split), STREAM_OF_ROLE[card.role],
-                               train=False, occlusion=occlusion)
+    indices = split_indices(prepared, split, "eval.split")
+    dataset = skeleton_dataset(cfg, prepared, indices, STREAM_OF_ROLE[card.role], train=False, occlusion=occlusion)
     _check_card(card, dataset, path)
     loader = eval_loader(dataset, cfg["eval"]["batch_size"], cfg["num_workers"])
     metrics = evaluate(model, loader, card.num_classes, device, desc=f"eval {card.role}")
@@ -201,7 +201,8 @@ def evaluate_model(
 
 def _val_set(cfg: Mapping, prepared: PreparedDataset, stream: str) -> SkeletonDataset:
     split = cfg["data"]["val_split"] or cfg["data"]["test_split"]
-    return skeleton_dataset(cfg, prepared, split_indices(prepared, split), stream, train=False)
+    indices = split_indices(prepared, split, "data.val_split" if cfg["data"]["val_split"] else "data.test_split")
+    return skeleton_dataset(cfg, prepared, indices, stream, train=False)
 
 
 def _pair_set(cfg: Mapping, prepared: PreparedDataset, indices, paired) -> PairDataset:

@@ -1,0 +1,76 @@
+"""Building a run from a config: which samples each stage trains on, transforms, teacher caching."""
+import numpy as np
+import pytest
+from torch_geometric.transforms import Compose
+
+from pygkd.data.store import PreparedDataset
+from pygkd.data.transforms import FixLength, OccludeJoints
+from pygkd.engine import build
+from pygkd.engine.config import ConfigError
+from pygkd.engine.stages import use_teacher_cache
+
+
+def test_hq_fraction_keeps_a_seeded_share_of_every_class(tiny_config):
+    cfg = tiny_config("student.hq_fraction=0.5")
+    prepared = PreparedDataset(cfg["data"]["prepared"])
+    samples = build.TrainingSamples.of(cfg, prepared)
+    assert np.array_equal(samples.indices, prepared.split("train"))
+    labels = prepared.labels[samples.indices]
+    # 4 training samples per class, half of them keep their HQ match
+    assert np.bincount(labels[samples.paired]).tolist() == [2] * len(prepared.class_names)
+    again = build.TrainingSamples.of(tiny_config("student.hq_fraction=0.5"), prepared)
+    assert np.array_equal(again.paired, samples.paired)
+
+    teacher, paired = samples.for_role("teacher", use_solitary=True)
+    assert np.array_equal(teacher, samples.indices[samples.paired]) and paired.all()
+    student, paired = samples.for_role("student", use_solitary=True)
+    assert np.array_equal(student, samples.indices) and np.array_equal(paired, samples.paired)
+    paired_only, _ = samples.for_role("student", use_solitary=False)
+    assert np.array_equal(paired_only, teacher)
+
+
+def test_transforms_are_built_by_name_with_the_run_seed():
+    transform = build.build_transform([{"name": "FixLength", "length": 8, "mode": "uniform", "training": True},
+                                       {"name": "OccludeJoints", "p": 0.3, "seed": 5}], seed=9)
+    fix, occlude = transform.transforms
+    assert isinstance(transform, Compose) and isinstance(fix, FixLength) and isinstance(occlude, OccludeJoints)
+    assert (fix.length, fix.seed, occlude.seed) == (8, 9, 5)  # the run seed unless given
+    assert build.build_transform([], seed=0) is None
+    assert type(build.build_transform([{"name": "pygkd.data.transforms:Normalize", "coords": 2}], 0).transforms[0]).__name__ == "Normalize"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"name": "Flip"}, r"transform #0 'Flip': not a transform"),
+        ({"name": "FixLength", "lenght": 8}, r"transform #0 FixLength: .*lenght"),
+        ({"name": "FixLength", "mode": "crop"}, r"transform #0 FixLength: mode must be one of"),
+        ({"name": "nowhere.module:Thing"}, r"transform #0 'nowhere.module:Thing': cannot import"),
+    ],
+)
+def test_bad_transforms_are_config_errors(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        build.build_transform([spec], seed=0)
+
+
+def test_test_time_occlusion_is_the_last_step(tiny_config):
+    cfg = tiny_config()
+    steps = build.stream_transform(cfg, "lq", train=False, occlusion=0.3).transforms
+    assert isinstance(steps[-1], OccludeJoints) and steps[-1].p == 0.3 and steps[-1].seed == cfg["seed"]
+    assert not any(isinstance(s, OccludeJoints) for s in build.stream_transform(cfg, "lq", train=True).transforms)
+
+
+def test_teacher_cache_choice(tiny_config):
+    augmented = "data.hq.train_transforms=[{name: FixLength, length: 8, mode: uniform, training: true}]"
+    assert use_teacher_cache(tiny_config())
+    assert not use_teacher_cache(tiny_config(augmented))
+    assert use_teacher_cache(tiny_config(augmented, "student.cache_teacher=true"))
+    assert not use_teacher_cache(tiny_config("student.cache_teacher=false"))
+
+
+def test_missing_data_and_splits_are_named(tiny_config, tmp_path):
+    with pytest.raises(ConfigError, match="does not exist; run `pygkd prepare` first"):
+        build.load_prepared(tiny_config(f"data.prepared={tmp_path / 'none'}", "data.reader=null"))
+    cfg = tiny_config("data.train_split=xsub_train")
+    with pytest.raises(ConfigError, match=r"data\.train_split: .* has no split 'xsub_train'; its splits: \['test', 'train'\]"):
+        build.TrainingSamples.of(cfg, PreparedDataset(cfg["data"]["prepared"]))

@@ -1,0 +1,88 @@
+import pytest
+
+from pygkd.engine.config import ConfigError, available_configs, config_dir, load_config
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def child(tmp_path):
+    """A config inheriting the shipped base through a local parent."""
+    write(tmp_path / "parent.yaml", "defaults: base\nteacher: {epochs: 7, lr: 0.05}\nmodel: {teacher: {channels: [8]}}\n")
+    return write(tmp_path / "child.yaml", "defaults: parent\nteacher: {epochs: 3}\n")
+
+
+def test_inheritance_merges_mappings_key_by_key(child):
+    cfg = load_config(child)
+    assert cfg["teacher"]["epochs"] == 3  # child wins
+    assert cfg["teacher"]["lr"] == 0.05  # parent kept
+    assert cfg["teacher"]["momentum"] == 0.9  # base kept
+    assert cfg["model"]["teacher"] == {"backbone": "stgcn", "channels": [8]}  # free-form trees merge too
+    assert cfg["name"] == "child" and cfg["out"] == "runs/child"
+
+
+def test_overrides_are_dotted_and_parsed_as_yaml(child):
+    cfg = load_config(child, ["student.alpha=2", "teacher.milestones=[2, 4]", "data.val_split=null",
+                              "model.student.channels=[4, 8]", "name=x"])
+    assert cfg["student"]["alpha"] == 2 and cfg["teacher"]["milestones"] == [2, 4]
+    assert cfg["model"]["student"]["channels"] == [4, 8]
+    assert cfg["out"] == "runs/x"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("teacher.epoch=3", r"--set: teacher\.epoch: unknown key"),
+        ("teacher.epochs=abc", r"--set: teacher\.epochs: expected a positive integer, got 'abc'"),
+        ("teacher.epochs=0", "positive integer"),
+        ("teacher.lr=true", r"teacher\.lr: expected a number"),
+        ("student.loss=mse", r"student\.loss: expected one of \['none', 'kl', 'global_msc', 'pmsc'\]"),
+        ("student.cache_teacher=1", "student.cache_teacher: expected one of"),
+        ("student.hq_fraction=0", r"expected a number in \(0.0, 1.0\]"),
+        ("teacher.milestones=[40, 30]", "increasing"),
+        ("device=gpu", "expected auto, cpu, cuda or cuda:N"),
+        ("data.hq.transforms=[FixLength]", r"data\.hq\.transforms: expected a list of \{name"),
+        ("data=3", "data: expected a mapping"),
+        ("teacher", "expected key=value"),
+    ],
+)
+def test_bad_overrides_name_the_key(child, override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(child, [override])
+
+
+def test_bad_file_keys_name_the_file_that_set_them(tmp_path):
+    bad = write(tmp_path / "bad.yaml", "defaults: base\nstudent: {alpah: 1}\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: student\.alpah: unknown key; known keys here: \[.*'alpha'"):
+        load_config(bad)
+    typed = write(tmp_path / "typed.yaml", "defaults: base\nseed: zero\n")
+    with pytest.raises(ConfigError, match=r"typed\.yaml: seed: expected an integer, got 'zero'"):
+        load_config(typed)
+
+
+def test_broken_files(tmp_path):
+    yaml_error = write(tmp_path / "broken.yaml", "defaults: base\nteacher: {epochs: [1,\n")
+    with pytest.raises(ConfigError, match=r"broken\.yaml: line \d+: invalid YAML"):
+        load_config(yaml_error)
+    with pytest.raises(ConfigError, match="list.yaml: expected a mapping"):
+        load_config(write(tmp_path / "list.yaml", "- 1\n"))
+    write(tmp_path / "a.yaml", "defaults: b\n")
+    with pytest.raises(ConfigError, match="'defaults' cycle"):
+        load_config(write(tmp_path / "b.yaml", "defaults: a\n"))
+    with pytest.raises(ConfigError, match="no config 'nowhere'"):
+        load_config(write(tmp_path / "orphan.yaml", "defaults: nowhere\n"))
+    with pytest.raises(ConfigError, match=r"no config 'demo_typo'; shipped configs: \[.*'demo'"):
+        load_config("demo_typo")
+
+
+def test_every_shipped_config_loads_and_is_found_from_any_directory(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    names = available_configs()
+    assert {"base", "demo"} <= set(names)
+    for name in names:
+        cfg = load_config(name)
+        assert cfg["name"] == name
+    assert (config_dir() / "demo.yaml").is_file()

@@ -1,0 +1,74 @@
+"""Teacher and student training runs on tiny data: resume, repeatability, outputs."""
+import pytest
+import torch
+
+from pygkd.data.store import PreparedDataset
+from pygkd.engine.checkpoint import BEST, LAST, load_checkpoint, load_model
+from pygkd.engine.logger import read_metrics
+from pygkd.engine.stages import RunPaths, compute_part_matrix, evaluate_model, train_student, train_teacher
+
+
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(tiny_config, tmp_path):
+    straight = tiny_config(f"out={tmp_path / 'straight'}")
+    train_teacher(straight)
+    interrupted = tiny_config(f"out={tmp_path / 'resumed'}", "teacher.epochs=1")
+    train_teacher(interrupted)  # stops after epoch 1, as if killed there
+    assert load_checkpoint(tmp_path / "resumed" / "teacher" / LAST)["epoch"] == 1
+    train_teacher(tiny_config(f"out={tmp_path / 'resumed'}"), resume=True)
+
+    a = load_checkpoint(tmp_path / "straight" / "teacher" / LAST)
+    b = load_checkpoint(tmp_path / "resumed" / "teacher" / LAST)
+    assert a["epoch"] == b["epoch"] == 2
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    for state_a, state_b in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert torch.equal(state_a["momentum_buffer"], state_b["momentum_buffer"])
+    assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 2
+    drop_time = lambda records: [{k: v for k, v in r.items() if k != "time_s"} for r in records]  # noqa: E731
+    assert drop_time(read_metrics(tmp_path / "straight" / "teacher" / "metrics.jsonl")) == drop_time(
+        read_metrics(tmp_path / "resumed" / "teacher" / "metrics.jsonl"))
+
+
+def test_same_seed_same_run_other_seed_other_run(tiny_config, tmp_path):
+    runs = [train_teacher(tiny_config(f"out={tmp_path / name}", "teacher.epochs=1", f"seed={seed}"))
+            for name, seed in (("a", 3), ("b", 3), ("c", 4))]
+    strip = [{k: v for k, v in r.items() if k != "time_s"} for r in runs]
+    assert strip[0] == strip[1]
+    assert strip[0] != strip[2]
+
+
+def test_resume_refuses_a_different_model(tiny_config):
+    train_teacher(tiny_config("teacher.epochs=1"))
+    with pytest.raises(ValueError, match="cannot resume.*'spec'"):
+        train_teacher(tiny_config("model.teacher.channels=[8, 8, 8]"), resume=True)
+
+
+def test_stages_write_their_outputs_and_rebuild_models_from_checkpoints(tiny_config, tiny_data):
+    cfg = tiny_config("teacher.epochs=1", "student.epochs=1")
+    paths = RunPaths.of(cfg)
+    prepared = PreparedDataset(tiny_data)
+    k, num_test = len(prepared.class_names), len(prepared.split("test"))
+    best = train_teacher(cfg)
+    assert {p.name for p in paths.teacher.iterdir()} >= {"config.yaml", "metrics.jsonl", LAST, BEST}
+    assert set(best) >= {"epoch", "lr", "train_loss", "train_ce", "train_top1", "val_top1", "val_top5"}
+
+    model, card, state = load_model(paths.teacher / BEST)
+    assert (card.role, card.layout.name, card.in_channels) == ("teacher", "ntu25", 3)
+    assert card.class_names == prepared.class_names
+    assert not model.training and state["config"]["seed"] == cfg["seed"]
+
+    matrix = compute_part_matrix(cfg)
+    assert matrix.E.shape == (k, 5) and torch.allclose(matrix.E.sum(1), torch.ones(k))
+    assert (paths.matrix / "part_matrix.npy").is_file() and (paths.matrix / "part_matrix.csv").is_file()
+    assert matrix.counts.tolist() == [4] * k  # every kept HQ training sample, once
+
+    student = train_student(cfg)
+    assert "train_pmsc" in student
+    _, card, _ = load_model(paths.student / BEST)
+    assert (card.layout.name, card.in_channels) == ("coco17", 3)
+
+    report = evaluate_model(cfg, "student", occlusion=0.5)
+    assert report["num_samples"] == num_test and report["occlusion"] == 0.5
+    assert sum(map(sum, report["confusion"])) == num_test
+    assert (paths.eval / "student_test_op0.5.json").is_file()
+    assert evaluate_model(cfg, "student", occlusion=0.5)["confusion"] == report["confusion"]  # seeded OP
