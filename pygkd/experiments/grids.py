@@ -1,0 +1,135 @@
+"""The paper's experiment grids as lists of table rows.
+
+A :class:`Row` is one line of a results table: a network (teacher or student) trained under one setting
+and evaluated on the test split, written as config overrides on top of a dataset config and a budget.
+A :class:`Grid` is a table: its rows, and the names of the columns that tell the rows apart.
+
+* ``table1`` (paper Table 1): Teacher (HQ), Student w/o KD and Student w/ KD (LQ) at occlusion
+  probabilities OP 0, 0.3, 0.6; the LQ skeletons are occluded in training and at test time.
+* ``table4`` (Table 4): the student's distillation term: none / KL / global MSC / part MSC (``L_pmsc``).
+* ``table5`` (Table 5): HQ kept for 80% and 70% of the training instances: the teacher on those, the
+  student without and with KD on their LQ skeletons only, and with KD on all LQ skeletons (``D_sol`` too).
+
+Grids over a synthesised LQ stream may repeat their student rows at several severities of
+:data:`pygkd.data.lq_synthesis.SEVERITIES` (a ``Skeleton`` column).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+TABLE1_OCCLUSIONS = (0.0, 0.3, 0.6)
+TABLE5_FRACTIONS = (0.8, 0.7)
+LOSS_NAMES = {"none": "L_c", "kl": "L_c + KL", "global_msc": "L_c + global MSC", "pmsc": "L_c + L_pmsc"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a results table.
+
+    Attributes:
+        key: unique within its grid, stable across runs (``rows.jsonl`` and run folders use it).
+        method: what the table calls it (``"Student (w/ KD)"``).
+        role: the network evaluated: ``"teacher"`` (HQ test skeletons) or ``"student"`` (LQ).
+        columns: the row's values of :attr:`Grid.columns` (``{"OP": 0.3}``).
+        settings: dotted config keys -> values of this row (``{"student.loss": "none"}``).
+        occlusion: OP, the probability that each LQ joint is occluded, in training and at test time.
+        severity: the LQ synthesis severity, ``None`` for the config's own LQ stream.
+        baseline: key of the row this one is compared to (the ``Δ top-1`` column), or ``None``.
+    """
+
+    key: str
+    method: str
+    role: str
+    columns: dict[str, Any]
+    settings: dict[str, Any] = field(default_factory=dict)
+    occlusion: float = 0.0
+    severity: str | None = None
+    baseline: str | None = None
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A results table: ``rows`` in display order, told apart by ``columns`` (plus ``Method``)."""
+
+    name: str
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[Row, ...]
+
+    def row(self, key: str) -> Row:
+        for row in self.rows:
+            if row.key == key:
+                return row
+        raise KeyError(f"grid {self.name} has no row {key!r}")
+
+
+def _skeleton(severity: str | None) -> str:
+    return "LQ" if severity is None else f"LQ ({severity})"
+
+
+def _suffix(severity: str | None) -> str:
+    return "" if severity is None else f"-{severity}"
+
+
+def table1(severities: Sequence[str | None] = (None,), occlusions: Sequence[float] = TABLE1_OCCLUSIONS) -> Grid:
+    """Teacher, then Student w/o KD and w/ KD (``L_pmsc``) at every OP, for every LQ severity."""
+    rows = [Row("teacher", "Teacher", "teacher", {"Skeleton": "HQ", "OP": 0.0})]
+    for severity in severities:
+        for op in occlusions:
+            columns = {"Skeleton": _skeleton(severity), "OP": op}
+            plain = f"student-op{op:g}{_suffix(severity)}"
+            rows.append(Row(plain, "Student (w/o KD)", "student", columns, {"student.loss": "none"}, op, severity))
+            rows.append(Row(f"kd-op{op:g}{_suffix(severity)}", "Student (w/ KD)", "student", columns,
+                            {"student.loss": "pmsc"}, op, severity, baseline=plain))
+    return Grid("table1", "Part-level KD from HQ skeletons (paper Table 1)", ("Skeleton", "OP"), tuple(rows))
+
+
+def table4(severities: Sequence[str | None] = (None,)) -> Grid:
+    """The student with each distillation term of :data:`LOSS_NAMES`, at OP 0."""
+    rows = []
+    for severity in severities:
+        plain = f"loss-none{_suffix(severity)}"
+        for loss, formula in LOSS_NAMES.items():
+            rows.append(Row(
+                f"loss-{loss}{_suffix(severity)}", "Student", "student",
+                {"Skeleton": _skeleton(severity), "Loss": formula}, {"student.loss": loss},
+                severity=severity, baseline=None if loss == "none" else plain,
+            ))
+    return Grid("table4", "Distillation losses (paper Table 4)", ("Skeleton", "Loss"), tuple(rows))
+
+
+def table5(severities: Sequence[str | None] = (None,), fractions: Sequence[float] = TABLE5_FRACTIONS) -> Grid:
+    """For each HQ fraction: teacher, student on the paired LQ skeletons w/o and w/ KD, and w/ KD on all."""
+    rows = []
+    for fraction in fractions:
+        kept = {"student.hq_fraction": fraction}
+        pct = f"{fraction:.0%}"
+        rows.append(Row(f"teacher-hq{fraction:g}", "Teacher", "teacher",
+                        {"Skeleton": "HQ", "HQ kept": pct, "LQ used": "—"}, kept))
+        for severity in severities:
+            plain = f"student-hq{fraction:g}{_suffix(severity)}"
+            paired = f"kd-hq{fraction:g}-paired{_suffix(severity)}"
+            columns = {"Skeleton": _skeleton(severity), "HQ kept": pct}
+            rows += [
+                Row(plain, "Student (w/o KD)", "student", {**columns, "LQ used": pct},
+                    {**kept, "student.loss": "none", "student.use_solitary": False}, severity=severity),
+                Row(paired, "Student (w/ KD)", "student", {**columns, "LQ used": pct},
+                    {**kept, "student.loss": "pmsc", "student.use_solitary": False}, severity=severity,
+                    baseline=plain),
+                Row(f"kd-hq{fraction:g}-all{_suffix(severity)}", "Student (w/ KD)", "student",
+                    {**columns, "LQ used": "100%"}, {**kept, "student.loss": "pmsc", "student.use_solitary": True},
+                    severity=severity, baseline=paired),
+            ]
+    return Grid("table5", "Partial HQ and solitary LQ skeletons (paper Table 5)", ("Skeleton", "HQ kept", "LQ used"),
+                tuple(rows))
+
+
+GRIDS: dict[str, Callable[..., Grid]] = {"table1": table1, "table4": table4, "table5": table5}
+
+
+def build_grid(name: str, severities: Sequence[str | None] = (None,)) -> Grid:
+    """The grid called ``name`` (a key of :data:`GRIDS`) with its student rows at each severity."""
+    if name not in GRIDS:
+        raise KeyError(f"unknown grid {name!r}; expected one of {list(GRIDS)}")
+    return GRIDS[name](severities)

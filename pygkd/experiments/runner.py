@@ -1,0 +1,255 @@
+"""Run a grid end to end — teachers, part matrices, students, evaluations — resumably.
+
+Everything of one dataset config and budget lives in one results folder::
+
+    <root>/data/                     the prepared dataset (and stored synthesised LQ copies, lq-*)
+    <root>/runs/teacher-<digest>/    teacher/, matrix/, eval/, summary.json  (one per seed and HQ fraction)
+    <root>/runs/student-<digest>/    student/, eval/, summary.json           (one per distinct student config)
+    <root>/<grid>/rows.jsonl         one record per finished row and seed (append-only)
+    <root>/<grid>/table.md, table.csv
+
+A training run is named by the digest of the part of the config it depends on (:func:`config_digest`),
+so rows that share a teacher (same data, seed, HQ fraction and budget) share one trained teacher and one
+part matrix, and a student that two grids both list (table1's OP 0 students are table4's ``none`` and
+``pmsc``) is trained once. A run writes ``summary.json`` last; an unfinished one resumes from its
+``checkpoint_last.pt``. Rows run seed by seed, so the first seed's table is complete first.
+
+Every network is evaluated at its **last** epoch: the engine's ``checkpoint_best.pt`` is picked on the
+test split (and, for OP > 0 rows, without occlusion), which would flatter the table.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+
+from ..engine.checkpoint import LAST
+from ..engine.config import ConfigError, load_config
+from ..engine.stages import RunPaths, compute_part_matrix, evaluate_model, train_student, train_teacher
+from ..nn import resolve_device
+from .budget import Budget, budget_overrides
+from .data import SYNTHESIS, prepare_grid_data, with_stored_lq
+from .grids import Grid, Row
+from .results import ROWS_FILE, Summary, append_record, read_records, write_tables
+
+# Keys that say where things are or how fast they run, not what is computed.
+LOCATION_KEYS = ("name", "out", "device", "num_workers", "data.prepared", "student.teacher", "student.part_matrix")
+# What a teacher and its part matrix depend on.
+TEACHER_KEYS = ("seed", "amp", "data.reader", "data.root", "data.reader_options", "data.train_split",
+                "data.test_split", "data.val_split", "data.hq", "model.teacher", "teacher", "student.hq_fraction",
+                "matrix")
+
+
+def _get(cfg: Mapping, dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+def _digest(tree: Any) -> str:
+    return hashlib.sha256(json.dumps(tree, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def config_digest(cfg: Mapping, role: str = "student") -> str:
+    """A short hash of what ``role``'s network depends on: for the teacher the keys of
+    :data:`TEACHER_KEYS`, for the student the whole config but :data:`LOCATION_KEYS`."""
+    if role == "teacher":
+        return _digest({key: _get(cfg, key) for key in TEACHER_KEYS})
+    tree = copy.deepcopy(dict(cfg))
+    for dotted in LOCATION_KEYS:
+        *parents, leaf = dotted.split(".")
+        node = tree
+        for part in parents:
+            node = node[part]
+        node.pop(leaf, None)
+    return _digest(tree)
+
+
+def machine(cfg: Mapping) -> dict:
+    """Where a row ran: platform, Python, torch, CPU count and threads, and the device."""
+    device = resolve_device(cfg["device"])
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    return {
+        "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": str(device),
+        "device_name": name,
+    }
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _severity_overrides(cfg: Mapping, severity: str) -> list[str]:
+    lq = cfg["data"]["lq"]
+    overrides = []
+    for key in ("transforms", "train_transforms"):
+        specs = lq[key]
+        if specs is None:
+            continue
+        if not any(spec["name"] == SYNTHESIS for spec in specs):
+            raise ConfigError(
+                f"severity {severity!r}: data.lq.{key} has no {SYNTHESIS} transform; a severity applies to a "
+                "synthesised LQ stream only"
+            )
+        edited = [{**spec, "severity": severity} if spec["name"] == SYNTHESIS else spec for spec in specs]
+        overrides.append(f"data.lq.{key}={_json(edited)}")
+    return overrides
+
+
+def _occlusion_overrides(cfg: Mapping, occlusion: float) -> list[str]:
+    """OP in the LQ stream: occluded joints in the training transform and at test time (paper Sec. 4.4.1)."""
+    lq = cfg["data"]["lq"]
+    train = lq["train_transforms"] if lq["train_transforms"] is not None else lq["transforms"]
+    return [f"data.lq.train_transforms={_json([*train, {'name': 'OccludeJoints', 'p': occlusion}])}",
+            f"eval.occlusion={occlusion}"]
+
+
+class GridRunner:
+    """Runs the rows of grids on one dataset config and budget, into one results folder.
+
+    Args:
+        config: dataset config (name in ``configs/`` or path).
+        budget: epochs, frames, seeds and slice (:class:`~.budget.Budget`).
+        root: the results folder (see the module docstring).
+        overrides: ``key=value`` config overrides, applied after the budget's.
+        log: receives one line per finished or skipped row.
+    """
+
+    def __init__(
+        self,
+        config: str | Path,
+        budget: Budget,
+        root: str | Path,
+        overrides: Sequence[str] = (),
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.config, self.budget, self.root, self.log = config, budget, Path(root), log
+        base = load_config(config, overrides)
+        common = [*budget_overrides(budget, base), *overrides]
+        data = prepare_grid_data(load_config(config, common), self.root / "data", budget.per_class)
+        self.common = [*common, f"data.prepared={_json(str(data))}"]
+
+    # ------------------------------------------------------------------------------------------ configs
+
+    def row_config(self, row: Row, seed: int) -> dict:
+        """The resolved config of ``row`` at ``seed``: budget, user overrides, the row's settings, its LQ
+        severity and occlusion."""
+        overrides = [*self.common, *(f"{k}={_json(v)}" for k, v in row.settings.items()), f"seed={seed}"]
+        if row.role == "student":
+            if row.severity is not None:
+                overrides += _severity_overrides(load_config(self.config, overrides), row.severity)
+            if row.occlusion > 0:
+                overrides += _occlusion_overrides(load_config(self.config, overrides), row.occlusion)
+        return load_config(self.config, overrides)
+
+    # ------------------------------------------------------------------------------------------- runs
+
+    def _run_dir(self, cfg: Mapping, role: str) -> Path:
+        return self.root / "runs" / f"{role}-{config_digest(cfg, role)}"
+
+    def teacher(self, cfg: Mapping) -> tuple[dict, Path]:
+        """Train, or reuse, the teacher of ``cfg`` with its part matrix; ``(summary, run folder)``."""
+        folder = self._run_dir(cfg, "teacher")
+        done = folder / "summary.json"
+        if done.is_file():
+            return {**json.loads(done.read_text()), "reused": True}, folder
+        cfg = {**copy.deepcopy(dict(cfg)), "out": str(folder)}
+        last = RunPaths.of(cfg).teacher / LAST
+        began = time.perf_counter()
+        best = train_teacher(cfg, resume=last.is_file())
+        trained = time.perf_counter()
+        compute_part_matrix(cfg, checkpoint=last)
+        matrix = time.perf_counter()
+        report = evaluate_model(cfg, "teacher", checkpoint=last, occlusion=0.0)
+        seconds = {"train": trained - began, "matrix": matrix - trained, "eval": time.perf_counter() - matrix}
+        return self._finish(folder, report, best, seconds), folder
+
+    def student(self, cfg: Mapping) -> dict:
+        """Train, or reuse, the student of ``cfg`` (after its teacher, for a distillation loss)."""
+        folder = self._run_dir(cfg, "student")
+        done = folder / "summary.json"
+        if done.is_file():
+            return {**json.loads(done.read_text()), "reused": True}
+        cfg = copy.deepcopy(dict(cfg))
+        if cfg["student"]["loss"] != "none":
+            _, teacher = self.teacher(cfg)
+            cfg["student"]["teacher"] = str(RunPaths(teacher).teacher / LAST)
+            cfg["student"]["part_matrix"] = str(RunPaths(teacher).matrix)
+        cfg = {**with_stored_lq(cfg, self.root / "data"), "out": str(folder)}
+        last = RunPaths.of(cfg).student / LAST
+        began = time.perf_counter()
+        best = train_student(cfg, resume=last.is_file())
+        trained = time.perf_counter()
+        report = evaluate_model(cfg, "student", checkpoint=last)
+        seconds = {"train": trained - began, "eval": time.perf_counter() - trained}
+        return self._finish(folder, report, best, seconds)
+
+    @staticmethod
+    def _finish(folder: Path, report: Mapping, best: Mapping, seconds: dict) -> dict:
+        seconds["total"] = sum(seconds.values())
+        summary = {
+            "top1": 100 * report["top1"], "top5": 100 * report["top5"], "epoch": report["epoch"],
+            "occlusion": report["occlusion"], "num_samples": report["num_samples"],
+            "best_epoch_val_top1": 100 * best["val_top1"] if best else None, "seconds": seconds, "folder": str(folder),
+        }
+        tmp = folder / ".summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=1))
+        os.replace(tmp, folder / "summary.json")
+        return {**summary, "reused": False}
+
+    # ------------------------------------------------------------------------------------------- grid
+
+    def run(self, grid: Grid, seeds: Sequence[int] | None = None, max_rows: int | None = None,
+            command: str | None = None) -> list[Summary]:
+        """Run every row of ``grid`` at every seed (the budget's by default) that ``rows.jsonl`` lacks,
+        appending a record and rewriting the tables after each; stop after ``max_rows`` new rows.
+
+        Raises:
+            ConfigError: ``rows.jsonl`` holds a row of this grid run with another config.
+        """
+        seeds = list(self.budget.seeds if seeds is None else seeds)
+        folder = self.root / grid.name
+        folder.mkdir(parents=True, exist_ok=True)
+        rows_file = folder / ROWS_FILE
+        finished = {(r["row"], r["seed"]): r["digest"] for r in read_records(rows_file)}
+        todo = [(seed, row) for seed in seeds for row in grid.rows]
+        ran = 0
+        for number, (seed, row) in enumerate(todo, 1):
+            cfg = self.row_config(row, seed)
+            digest = config_digest(cfg, row.role)
+            where = f"[{number}/{len(todo)}] {grid.name} {row.key} seed {seed}"
+            if (row.key, seed) in finished:
+                if finished[row.key, seed] != digest:
+                    raise ConfigError(
+                        f"{rows_file}: row {row.key!r} seed {seed} was run with another config (digest "
+                        f"{finished[row.key, seed]}, now {digest}); use another results folder, or delete this one"
+                    )
+                self.log(f"{where}: done before")
+                continue
+            if max_rows is not None and ran >= max_rows:
+                break
+            result = self.teacher(cfg)[0] if row.role == "teacher" else self.student(cfg)
+            record = {
+                "grid": grid.name, "row": row.key, "method": row.method, "columns": row.columns, "seed": seed,
+                "digest": digest, "role": row.role, "severity": row.severity, "occlusion": row.occlusion,
+                **result, "budget": self.budget.name, "dataset_config": str(self.config), "config": cfg,
+                "machine": machine(cfg), "command": command or " ".join(sys.argv),
+                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+            append_record(rows_file, record)
+            write_tables(grid, folder, len(seeds))
+            ran += 1
+            reused = " (trained before)" if result["reused"] else ""
+            self.log(f"{where}: top-1 {result['top1']:.2f}, top-5 {result['top5']:.2f}, "
+                     f"{result['seconds']['total'] / 60:.1f} min{reused}")
+        return write_tables(grid, folder, len(seeds))
