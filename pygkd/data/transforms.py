@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch_geometric.transforms import BaseTransform
 
-from ..skeleton import PARTS, Layout
+from ..skeleton import PARTS, Layout, get_layout
 from .skeleton_data import SkeletonData
 
 _SALT_UNIFORM = 1
@@ -165,45 +165,49 @@ class FixLength(BaseTransform):
 
 
 class Normalize(BaseTransform):
-    r"""Centre a sample on its body and, in 2D, scale it to unit size.
+    r"""Centre a sample on its layout's centre joint and scale it by its mean bone length.
 
-    With :math:`P` the present joints of all persons and frames and :math:`\mathbf{p}_j` their first
-    ``coords`` channels,
+    With :math:`\mathbf{p}` the first ``coords`` channels, :math:`\mathbf{c}` the mean of the centre joint
+    (``layout.center``) over the persons and frames where it is present (the mean of all present joints if
+    it never is) and :math:`s` the mean length of the layout's bones over the persons and frames where both
+    of their joints are present,
 
-    .. math::
-        \mathbf{c} = \frac{1}{|P|} \sum_{j \in P} \mathbf{p}_j, \qquad
-        s = \Big(\frac{1}{|P|} \sum_{j \in P} \lVert \mathbf{p}_j - \mathbf{c} \rVert^2\Big)^{1/2}, \qquad
-        \mathbf{p}_j \leftarrow (\mathbf{p}_j - \mathbf{c}) / s .
+    .. math:: \mathbf{p} \leftarrow (\mathbf{p} - \mathbf{c}) / s .
 
     One translation and one scale per sample keep the motion of the body (a jump stays a jump) and the
-    relative position of two persons. :math:`s` is the root-mean-square distance of the joints from their
-    centroid; it is used in 2D, where pixel sizes depend on the camera distance and the image, and not in
-    3D, where coordinates are metres already (``scale`` overrides this). Missing joints stay zero, and the
-    channels after ``coords`` (a confidence) are copied unchanged.
+    relative position of two persons. Both come from joints that a limb's motion barely moves: centring on
+    the centroid of all joints, or scaling by their spread, would let a raised arm shift and rescale every
+    other joint, and the part matrix could then not tell which part defines an action. Scaling removes the
+    camera distance and image size in 2D and the body size in 3D, and puts every stream in the same units
+    (bone lengths); ``scale=False`` keeps metres or pixels. Missing joints stay zero, and the channels
+    after ``coords`` (a confidence) are copied unchanged.
 
     Args:
         coords: number of leading coordinate channels: 2 for ``(x, y[, score])``, 3 for ``(x, y, z)``.
-        scale: divide by :math:`s`; default ``coords == 2``.
+        scale: divide by :math:`s`.
     """
 
-    def __init__(self, coords: int, scale: bool | None = None) -> None:
+    def __init__(self, coords: int, scale: bool = True) -> None:
         if coords not in (2, 3):
             raise ValueError(f"coords must be 2 or 3, got {coords}")
-        self.coords = coords
-        self.scale = coords == 2 if scale is None else scale
+        self.coords, self.scale = coords, scale
 
     def forward(self, data: SkeletonData) -> SkeletonData:
+        layout = get_layout(data.layout)
         keypoints = keypoints_of(data)
-        present = present_joints(keypoints, self.coords)
+        present = present_joints(keypoints, self.coords)  # [M, T, V]
         if not present.any():
             return data
         p = keypoints[..., : self.coords]
-        center = p[present].mean(0)
+        center_seen = present[..., layout.center]
+        center = p[..., layout.center, :][center_seen].mean(0) if center_seen.any() else p[present].mean(0)
         p = p - center
         if self.scale:
-            rms = p[present].square().sum(-1).mean().sqrt()
-            if rms > 0:
-                p = p / rms
+            i, j = torch.tensor(layout.bones, dtype=torch.long).t()
+            both = present[..., i] & present[..., j]
+            if both.any():
+                length = (p[..., i, :] - p[..., j, :]).norm(dim=-1)[both].mean()
+                p = p / length if length > 0 else p
         p = p * present[..., None]
         return with_keypoints(data, torch.cat([p, keypoints[..., self.coords :]], dim=-1))
 

@@ -119,27 +119,36 @@ def test_fix_length_rejects_bad_arguments():
 
 
 def test_normalize_2d_by_hand_keeps_missing_joints_and_scores():
-    k = torch.zeros(1, 2, 17, 3)
+    k = torch.zeros(1, 2, 17, 3)  # coco17: centre joint 0 (nose), bone (nose, left_eye)
     k[0, 0, 0], k[0, 0, 1] = torch.tensor([2.0, 0.0, 0.9]), torch.tensor([4.0, 0.0, 0.8])
     k[0, 1, 0], k[0, 1, 1] = torch.tensor([2.0, 2.0, 0.7]), torch.tensor([4.0, 2.0, 0.6])
     out = keypoints_of(Normalize(coords=2)(sample(k)))
-    # centre (3, 1); every joint is sqrt(2) from it, so the scale is sqrt(2)
-    r = 1 / math.sqrt(2)
-    expected = torch.tensor([[[-r, -r, 0.9], [r, -r, 0.8]], [[-r, r, 0.7], [r, r, 0.6]]])
+    # centre: the mean nose (2, 1); scale: the mean bone length 2
+    expected = torch.tensor([[[0.0, -0.5, 0.9], [1.0, -0.5, 0.8]], [[0.0, 0.5, 0.7], [1.0, 0.5, 0.6]]])
     torch.testing.assert_close(out[0, :, :2], expected)
     assert not out[0, :, 2:].any()
 
 
-def test_normalize_3d_only_translates():
-    k = torch.zeros(2, 3, 25, 3)
-    k[0, :, :2] = torch.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 5.0]])
-    k[1, 0, 3] = torch.tensor([2.0, 5.0, 4.0])
-    out = keypoints_of(Normalize(coords=3)(sample(k, "ntu25")))
-    centre = torch.tensor([2.0, 2.0 + 3.0 / 7.0, 4.0])  # mean of the 7 present joints
-    torch.testing.assert_close(out[0, :, :2], k[0, :, :2] - centre)
-    torch.testing.assert_close(out[1, 0, 3], k[1, 0, 3] - centre)
-    present = k.ne(0).any(-1)
-    assert not out[~present].any()
+def test_normalize_falls_back_to_the_centroid_without_centre_joint():
+    k = torch.zeros(1, 1, 17, 2)
+    k[0, 0, 1], k[0, 0, 3] = torch.tensor([1.0, 1.0]), torch.tensor([1.0, 5.0])  # left eye and ear, a bone
+    out = keypoints_of(Normalize(coords=2)(sample(k)))
+    torch.testing.assert_close(out[0, 0, [1, 3]], torch.tensor([[0.0, -0.5], [0.0, 0.5]]))
+
+
+def test_normalize_3d_by_hand_with_and_without_scale():
+    ntu = get_layout("ntu25")
+    ss, neck, head = ntu.index("spine_shoulder"), ntu.index("neck"), ntu.index("head")
+    k = torch.zeros(2, 2, 25, 3)
+    k[0, 0, ss], k[0, 0, neck] = torch.tensor([1.0, 1.0, 3.0]), torch.tensor([1.0, 2.0, 3.0])  # bone 1
+    k[0, 1, ss], k[0, 1, neck] = torch.tensor([1.0, 1.0, 5.0]), torch.tensor([1.0, 4.0, 5.0])  # bone 3
+    k[1, 0, head] = torch.tensor([7.0, 7.0, 7.0])  # its neck is missing: no bone
+    centre, length = torch.tensor([1.0, 1.0, 4.0]), 2.0
+    for scale, s in ((True, length), (False, 1.0)):
+        out = keypoints_of(Normalize(coords=3, scale=scale)(sample(k, "ntu25")))
+        present = k.ne(0).any(-1)
+        torch.testing.assert_close(out[present], (k[present] - centre) / s)
+        assert not out[~present].any()
 
 
 def test_normalize_of_an_empty_sample_is_identity():
