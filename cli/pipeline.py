@@ -38,12 +38,11 @@ def baseline_config(cfg: dict) -> dict:
 @click.option("--resume", is_flag=True, help="Resume the teacher and student runs from their last checkpoints.")
 def command(cfg: dict, baseline: bool, resume: bool) -> None:
     began = time.perf_counter()
-    stream = {role: cfg["data"][key]["stream"] for role, key in (("teacher", "hq"), ("student", "lq"))}
-    click.echo(f"[1/4] teacher on {stream['teacher']!r} skeletons")
+    click.echo("[1/4] teacher on the HQ skeletons (data.hq)")
     train_teacher(cfg, resume=resume)
     click.echo("[2/4] part matrix")
     matrix = compute_part_matrix(cfg)
-    click.echo(f"[3/4] student on {stream['student']!r} skeletons, loss {cfg['student']['loss']}")
+    click.echo(f"[3/4] student on the LQ skeletons (data.lq), distillation loss {cfg['student']['loss']}")
     train_student(cfg, resume=resume)
     runs = [("teacher", cfg, "teacher"), (f"student ({cfg['student']['loss']})", cfg, "student")]
     if baseline:

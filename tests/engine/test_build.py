@@ -6,7 +6,7 @@ from torch_geometric.transforms import Compose
 from pygkd.data.store import PreparedDataset
 from pygkd.data.transforms import FixLength, OccludeJoints
 from pygkd.engine import build
-from pygkd.engine.config import ConfigError
+from pygkd.engine.config import ConfigError, available_configs, load_config
 from pygkd.engine.stages import use_teacher_cache
 
 
@@ -74,3 +74,11 @@ def test_missing_data_and_splits_are_named(tiny_config, tmp_path):
     cfg = tiny_config("data.train_split=xsub_train")
     with pytest.raises(ConfigError, match=r"data\.train_split: .* has no split 'xsub_train'; its splits: \['test', 'train'\]"):
         build.TrainingSamples.of(cfg, PreparedDataset(cfg["data"]["prepared"]))
+
+
+def test_every_shipped_config_builds_its_transforms():
+    for name in available_configs():
+        cfg = load_config(name)
+        for stream in ("hq", "lq"):
+            for train in (True, False):
+                build.stream_transform(cfg, stream, train)
