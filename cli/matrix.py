@@ -20,7 +20,7 @@ def format_part_matrix(matrix: PartMatrix, defining_parts: dict[str, list[str]] 
     for name, e, rate in zip(matrix.class_names, matrix.E.tolist(), matrix.error_rate.tolist()):
         top = max(e)
         cells = [f"{v:.2f} ({percent(r)}){'*' if v == top and top > min(e) else ' '}" for v, r in zip(e, rate)]
-        rows.append([name, *cells, *([", ".join(defining_parts.get(name, []))] if defining_parts else [])])
+        rows.append([name, *cells, *([", ".join(defining_parts.get(name, [])) or "none"] if defining_parts else [])])
     return table(header, rows)
 
 

@@ -23,7 +23,7 @@ from torch_geometric.loader import DataLoader
 from torch_geometric.transforms import BaseTransform, Compose
 
 from ..data import lq_synthesis, transforms
-from ..data.dataset import SkeletonDataset, hq_keep_mask
+from ..data.dataset import PairDataset, SkeletonDataset, hq_keep_mask
 from ..data.readers import get_reader
 from ..data.store import PreparedDataset, prepare
 from ..nn.registry import import_object
@@ -143,6 +143,17 @@ def skeleton_dataset(
 ) -> SkeletonDataset:
     """The graphs of ``data.<stream>`` for ``indices``, with the training or test transform."""
     return SkeletonDataset(prepared, indices, cfg["data"][stream]["stream"], stream_transform(cfg, stream, train, occlusion))
+
+
+def pair_dataset(cfg: Mapping, prepared: PreparedDataset, indices: np.ndarray, paired: np.ndarray) -> PairDataset:
+    """LQ/HQ training pairs of ``indices``; ``paired[k]`` False makes sample ``k`` solitary."""
+    data = cfg["data"]
+    return PairDataset(
+        prepared, indices,
+        lq=(data["lq"]["stream"], stream_transform(cfg, "lq", train=True)),
+        hq=(data["hq"]["stream"], stream_transform(cfg, "hq", train=True)),
+        hq_mask=paired,
+    )
 
 
 def model_card(cfg: Mapping, role: str, dataset: SkeletonDataset) -> ModelCard:

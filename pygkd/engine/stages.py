@@ -25,7 +25,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from ..data.dataset import PairDataset, SkeletonDataset
+from ..data.dataset import SkeletonDataset
 from ..data.store import PreparedDataset
 from ..kd import PartMatrix
 from ..nn import resolve_device
@@ -38,9 +38,9 @@ from .build import (
     load_prepared,
     model_card,
     optimizer_and_scheduler,
+    pair_dataset,
     skeleton_dataset,
     split_indices,
-    stream_transform,
     train_loader,
 )
 from .checkpoint import BEST, ModelCard, load_model
@@ -125,7 +125,7 @@ def train_student(cfg: Mapping, resume: bool = False) -> dict:
         train_set, input_key = skeleton_dataset(cfg, prepared, indices, "lq", train=True), "x"
     else:
         teacher_source = LiveTeacher(teacher, output)
-        train_set, input_key = _pair_set(cfg, prepared, indices, paired), "x_lq"
+        train_set, input_key = pair_dataset(cfg, prepared, indices, paired), "x_lq"
     distill = Distillation(options["loss"], teacher_source, options["alpha"], options["w"], E, options["temperature"])
     return _fit(cfg, card, model, TrainingObjective(input_key, distill), train_set, val_set, resume)
 
@@ -203,16 +203,6 @@ def _val_set(cfg: Mapping, prepared: PreparedDataset, stream: str) -> SkeletonDa
     split = cfg["data"]["val_split"] or cfg["data"]["test_split"]
     indices = split_indices(prepared, split, "data.val_split" if cfg["data"]["val_split"] else "data.test_split")
     return skeleton_dataset(cfg, prepared, indices, stream, train=False)
-
-
-def _pair_set(cfg: Mapping, prepared: PreparedDataset, indices, paired) -> PairDataset:
-    data = cfg["data"]
-    return PairDataset(
-        prepared, indices,
-        lq=(data["lq"]["stream"], stream_transform(cfg, "lq", train=True)),
-        hq=(data["hq"]["stream"], stream_transform(cfg, "hq", train=True)),
-        hq_mask=paired,
-    )
 
 
 def _fit(

@@ -124,8 +124,8 @@ def fit(
             began = time.perf_counter()
             loader.batch_sampler.set_epoch(epoch)
             lr = optimizer.param_groups[0]["lr"]
-            train = _train_epoch(model, objective, loader, optimizer, scaler, device, amp,
-                                 f"{desc} {epoch + 1}/{epochs}")
+            train = train_epoch(model, objective, loader, optimizer, device, scaler=scaler, amp=amp,
+                                desc=f"{desc} {epoch + 1}/{epochs}")
             scheduler.step()
             val = validate(model)
             record = {"epoch": epoch + 1, "lr": lr, **train, "val_top1": val["top1"], "val_top5": val["top5"],
@@ -141,17 +141,20 @@ def fit(
     return best
 
 
-def _train_epoch(
+def train_epoch(
     model: nn.Module,
     objective: Objective,
     loader: DataLoader,
     optimizer: Optimizer,
-    scaler: torch.amp.GradScaler,
     device: torch.device,
-    amp: bool,
-    desc: str,
+    *,
+    scaler: torch.amp.GradScaler | None = None,
+    amp: bool = False,
+    desc: str = "train",
 ) -> dict:
-    """One pass over ``loader``; returns the sample-weighted means ``train_loss``, ``train_<term>``, ``train_top1``."""
+    """One pass over ``loader`` (one optimizer step per batch); returns the sample-weighted means
+    ``train_loss``, ``train_<term>`` for every term of the objective, and ``train_top1``."""
+    scaler = scaler or torch.amp.GradScaler(device.type, enabled=False)
     model.train()
     totals: dict[str, Tensor] = {}
     count = 0
