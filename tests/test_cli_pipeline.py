@@ -11,7 +11,10 @@ TINY = """\
 defaults: demo
 data:
   reader_options: {train_per_class: 3, test_per_class: 2, frames: 12}
-  hq: {transforms: [{name: FixLength, length: 8, mode: uniform}, {name: Normalize, coords: 3}]}
+  hq:
+    transforms: [{name: FixLength, length: 8, mode: uniform}, {name: Normalize, coords: 3}]
+    train_transforms:
+      [{name: FixLength, length: 8, mode: uniform}, {name: Normalize, coords: 3}, {name: OccludeJoints, p: 0.3}]
   lq: {transforms: [{name: FixLength, length: 8, mode: uniform}, {name: Normalize, coords: 2}]}
 model:
   teacher: {channels: [8, 8, 16], strides: [1, 2, 1], temporal_kernel: 3}

@@ -32,6 +32,6 @@ def tiny_config(tiny_data, tmp_path):
     """``make(*overrides)`` -> a validated config of the tiny run in ``tmp_path/run``."""
 
     def make(*overrides: str) -> dict:
-        return load_config("demo", [*TINY, f"data.prepared={tiny_data}", f"out={tmp_path / 'run'}", *overrides])
+        return load_config("base", [*TINY, f"data.prepared={tiny_data}", f"out={tmp_path / 'run'}", *overrides])
 
     return make
