@@ -5,7 +5,7 @@ A budget file (``configs/budgets/<name>.yaml``)::
 
     seeds: [0, 1, 2]      # every row is trained once per seed
     epochs: 30            # teacher and student epochs; the config's LR milestones are scaled to it
-    frames: 32            # length of every FixLength transform of both streams
+    frames: 32            # every FixLength transform of both streams samples this many frames uniformly
     per_class: null       # keep only the first N training and N test samples of each class (a tiny slice)
     set:                  # further config keys (dotted) and their values
       model.teacher: {backbone: stgcn, channels: [32, 64, 128], strides: [1, 2, 2]}
@@ -103,8 +103,10 @@ def scale_milestones(milestones: list[int], epochs: int, new_epochs: int) -> lis
 
 
 def with_frames(specs: list[Mapping], frames: int) -> list[dict]:
-    """A transform list whose ``FixLength`` transforms have length ``frames``."""
-    return [{**spec, "length": frames} if spec["name"] == "FixLength" else dict(spec) for spec in specs]
+    """A transform list whose ``FixLength`` transforms sample ``frames`` frames uniformly over the clip (a
+    shorter zero-padded window would keep only the clip's start)."""
+    return [{**spec, "length": frames, "mode": "uniform"} if spec["name"] == "FixLength" else dict(spec)
+            for spec in specs]
 
 
 def budget_overrides(budget: Budget, cfg: Mapping) -> list[str]:

@@ -45,18 +45,16 @@ def first_per_class(raw: RawDataset, per_class: int, splits: tuple[str, ...]) ->
 
 
 def prepare_grid_data(cfg: Mapping, path: Path, per_class: int | None) -> Path:
-    """The config's prepared dataset: ``data.prepared`` as it is, or ``path``, prepared from ``data.reader``
-    (sliced to ``per_class`` samples per class of the train and test splits) unless it exists already."""
+    """The prepared dataset of a grid: ``data.prepared`` (``path`` when it is null, or when the grid
+    slices the data to ``per_class`` samples per class of the train and test splits), prepared from
+    ``data.reader`` unless it exists already."""
     data = cfg["data"]
     if data["prepared"] and per_class is None:
-        return Path(data["prepared"])
+        path = Path(data["prepared"])
     if path.exists():
         return path
     if not data["reader"]:
-        raise ConfigError(
-            f"data.reader: a results folder prepares its data from a reader (and a budget with per_class "
-            f"slices it); the config names only data.prepared={data['prepared']!r}"
-        )
+        raise ConfigError(f"data.prepared: {path} does not exist, and data.reader is not set to prepare it")
     raw = get_reader(data["reader"])(Path(data["root"]) if data["root"] else None, **data["reader_options"])
     if per_class is not None:
         raw = first_per_class(raw, per_class, (data["train_split"], data["test_split"]))

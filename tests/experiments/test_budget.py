@@ -74,7 +74,7 @@ def test_overrides_set_epochs_milestones_frames_then_settings(tmp_path):
     for role in ("hq", "lq"):
         assert [t["length"] for t in budgeted["data"][role]["transforms"] if t["name"] == "FixLength"] == [10]
     train = next(o for o in overrides if o.startswith("data.lq.train_transforms="))
-    assert json.loads(train.partition("=")[2]) == [{"name": "FixLength", "length": 10, "mode": "pad"}]
+    assert json.loads(train.partition("=")[2]) == [{"name": "FixLength", "length": 10, "mode": "uniform"}]
 
 
 def test_frames_need_a_fixlength(tmp_path):
