@@ -8,6 +8,7 @@ import click
 
 from pygkd.data.store import PreparedDataset
 from pygkd.engine.build import prepared_path
+from pygkd.engine.checkpoint import LAST
 from pygkd.engine.stages import (
     RunPaths,
     compute_part_matrix,
@@ -35,20 +36,26 @@ def baseline_config(cfg: dict) -> dict:
 @run_options(stages=("teacher", "student"))
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="Also train the student without distillation (student.loss none) for comparison.")
-@click.option("--resume", is_flag=True, help="Resume the teacher and student runs from their last checkpoints.")
+@click.option("--resume", is_flag=True,
+              help="Continue the teacher and student runs that have a checkpoint_last.pt; start the others.")
 def command(cfg: dict, baseline: bool, resume: bool) -> None:
     began = time.perf_counter()
+
+    def resumable(run_cfg: dict, role: str) -> bool:
+        return resume and (getattr(RunPaths.of(run_cfg), role) / LAST).is_file()
+
     click.echo("[1/4] teacher on the HQ skeletons (data.hq)")
-    train_teacher(cfg, resume=resume)
+    train_teacher(cfg, resume=resumable(cfg, "teacher"))
     click.echo("[2/4] part matrix")
     matrix = compute_part_matrix(cfg)
     click.echo(f"[3/4] student on the LQ skeletons (data.lq), distillation loss {cfg['student']['loss']}")
-    train_student(cfg, resume=resume)
+    train_student(cfg, resume=resumable(cfg, "student"))
     runs = [("teacher", cfg, "teacher"), (f"student ({cfg['student']['loss']})", cfg, "student")]
     if baseline:
         click.echo("      student baseline, no distillation")
-        train_student(baseline_config(cfg), resume=resume)
-        runs.append(("student (no distillation)", baseline_config(cfg), "student"))
+        base = baseline_config(cfg)
+        train_student(base, resume=resumable(base, "student"))
+        runs.append(("student (no distillation)", base, "student"))
     click.echo("[4/4] evaluation")
     reports = [(label, evaluate_model(run_cfg, role)) for label, run_cfg, role in runs]
 
