@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -35,7 +36,8 @@ def run_options(stages: tuple[str, ...] = ()) -> Callable:
             shortcuts = {"device": device, "seed": seed, "out": out and str(out)}
             for stage in stages:
                 shortcuts.update({f"{stage}.epochs": epochs, f"{stage}.batch_size": batch_size})
-            sets = [*overrides, *(f"{key}={value}" for key, value in shortcuts.items() if value is not None)]
+            # JSON is YAML: a path stays a string whatever it looks like
+            sets = [*overrides, *(f"{k}={json.dumps(v)}" for k, v in shortcuts.items() if v is not None)]
             with user_errors():
                 cfg = load_config(config, sets)
                 return command(cfg=cfg, **kwargs)

@@ -32,7 +32,6 @@ from .checkpoint import ModelCard
 from .config import ConfigError
 from .samplers import ClassAwareBatchSampler, RandomBatchSampler
 
-ROLES = ("teacher", "student")
 STREAM_OF_ROLE = {"teacher": "hq", "student": "lq"}  # the data.<hq|lq> section a role's network reads
 
 
@@ -119,7 +118,8 @@ class TrainingSamples:
         has_hq = prepared.frame_counts(hq_stream)[indices] > 0
         paired = np.zeros(len(indices), dtype=bool)
         if has_hq.any():
-            paired[has_hq] = hq_keep_mask(prepared.labels[indices[has_hq]], cfg["student"]["hq_fraction"], cfg["seed"])
+            labels = prepared.labels[indices[has_hq]]
+            paired[has_hq] = hq_keep_mask(labels, cfg["student"]["hq_fraction"], cfg["seed"])
         if not paired.any():
             raise ConfigError(f"data.train_split: no training sample of {prepared.root} has the {hq_stream!r} stream")
         return cls(indices, paired)
@@ -135,14 +135,16 @@ def split_indices(prepared: PreparedDataset, split: str, key: str) -> np.ndarray
     try:
         return prepared.split(split)
     except KeyError:
-        raise ConfigError(f"{key}: {prepared.root} has no split {split!r}; its splits: {sorted(prepared.split_names)}") from None
+        splits = sorted(prepared.split_names)
+        raise ConfigError(f"{key}: {prepared.root} has no split {split!r}; its splits: {splits}") from None
 
 
 def skeleton_dataset(
     cfg: Mapping, prepared: PreparedDataset, indices: np.ndarray, stream: str, train: bool, occlusion: float = 0.0
 ) -> SkeletonDataset:
     """The graphs of ``data.<stream>`` for ``indices``, with the training or test transform."""
-    return SkeletonDataset(prepared, indices, cfg["data"][stream]["stream"], stream_transform(cfg, stream, train, occlusion))
+    transform = stream_transform(cfg, stream, train, occlusion)
+    return SkeletonDataset(prepared, indices, cfg["data"][stream]["stream"], transform)
 
 
 def pair_dataset(cfg: Mapping, prepared: PreparedDataset, indices: np.ndarray, paired: np.ndarray) -> PairDataset:

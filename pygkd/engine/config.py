@@ -119,6 +119,7 @@ def _merge(dst: dict, src: Mapping, sources: dict[str, str], prefix: str, origin
 
 
 def _apply_override(cfg: dict, item: str, sources: dict[str, str]) -> None:
+    """Set one dotted key; a mapping value merges into a mapping, as in a config file."""
     key, eq, text = item.partition("=")
     key = key.strip()
     if not eq or not key:
@@ -134,8 +135,11 @@ def _apply_override(cfg: dict, item: str, sources: dict[str, str]) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"--set {item!r}: {'.'.join(parents[: i + 1])} is not a mapping")
         node = child
-    node[leaf] = value
-    sources[key] = "--set"
+    if isinstance(value, Mapping) and isinstance(node.get(leaf), dict):
+        _merge(node[leaf], value, sources, f"{key}.", "--set")
+    else:
+        node[leaf] = value
+        sources[key] = "--set"
 
 
 def _validate(cfg: Mapping, schema: Mapping, sources: dict[str, str], prefix: str) -> None:

@@ -1,9 +1,10 @@
 """Batch samplers whose order depends only on ``(seed, epoch)``, so a resumed run sees the same batches.
 
 :class:`ClassAwareBatchSampler` builds every batch from groups of ``k`` samples of one class, so that
-each low-quality sample finds same-class high-quality skeletons in its batch: the positive set ``B_i^P``
+each low-quality sample finds same-class high-quality skeletons in its batch. The positive set ``B_i^P``
 of L_pmsc (Eq. 9) is otherwise often empty: in a random batch of 32 from 60 balanced classes a sample has
-no same-class partner with probability (59/60)^31 = 0.59. Both samplers are passed to a loader as ``batch_sampler`` and re-drawn by ``set_epoch``.
+no same-class partner with probability (59/60)^31 = 0.59. Both samplers are given to a loader as its
+``batch_sampler`` and re-drawn by ``set_epoch``.
 """
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from typing import Mapping
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from ..data.dataset import SkeletonDataset
 from ..data.store import PreparedDataset
@@ -114,12 +115,14 @@ def train_student(cfg: Mapping, resume: bool = False) -> dict:
         return _fit(cfg, card, model, TrainingObjective("x"), train_set, val_set, resume)
 
     paths = RunPaths.of(cfg)
-    teacher, teacher_card, _ = load_model(paths.teacher_checkpoint(cfg), device)
-    _check_teacher(teacher_card, card, teacher, model, options["loss"], paths.teacher_checkpoint(cfg))
+    teacher_path = paths.teacher_checkpoint(cfg)
+    teacher, teacher_card, _ = load_model(teacher_path, device)
+    hq_set = skeleton_dataset(cfg, prepared, indices[paired], "hq", train=True)
+    _check_card(teacher_card, hq_set, teacher_path)
+    _check_features(teacher, model, options["loss"], teacher_path)
     E = _load_part_matrix(paths.part_matrix(cfg), card) if options["loss"] == "pmsc" else None
     output = TEACHER_OUTPUT[options["loss"]]
     if use_teacher_cache(cfg):
-        hq_set = skeleton_dataset(cfg, prepared, indices[paired], "hq", train=True)
         hq_loader = eval_loader(hq_set, cfg["eval"]["batch_size"], cfg["num_workers"])
         teacher_source = TeacherCache.build(teacher, hq_loader, output, len(prepared), device)
         train_set, input_key = skeleton_dataset(cfg, prepared, indices, "lq", train=True), "x"
@@ -180,10 +183,11 @@ def evaluate_model(
     device = resolve_device(cfg["device"])
     path = Path(checkpoint or getattr(paths, role) / BEST)
     model, card, state = load_model(path, device)
+    key = "eval.split" if split or cfg["eval"]["split"] else "data.test_split"
     split = split or cfg["eval"]["split"] or cfg["data"]["test_split"]
     occlusion = cfg["eval"]["occlusion"] if occlusion is None else occlusion
     prepared = load_prepared(cfg)
-    indices = split_indices(prepared, split, "eval.split")
+    indices = split_indices(prepared, split, key)
     dataset = skeleton_dataset(cfg, prepared, indices, STREAM_OF_ROLE[card.role], train=False, occlusion=occlusion)
     _check_card(card, dataset, path)
     loader = eval_loader(dataset, cfg["eval"]["batch_size"], cfg["num_workers"])
@@ -206,8 +210,8 @@ def _val_set(cfg: Mapping, prepared: PreparedDataset, stream: str) -> SkeletonDa
 
 
 def _fit(
-    cfg: Mapping, card: ModelCard, model: nn.Module, objective: Objective, train_set, val_set: SkeletonDataset,
-    resume: bool,
+    cfg: Mapping, card: ModelCard, model: nn.Module, objective: Objective, train_set: Dataset,
+    val_set: SkeletonDataset, resume: bool,
 ) -> dict:
     """Train ``model`` for ``cfg[card.role]`` into ``<out>/<role>/``."""
     stage = cfg[card.role]
@@ -233,18 +237,16 @@ def _check_card(card: ModelCard, dataset: SkeletonDataset, path: Path | str) -> 
     given = (probe.layout, probe.x.size(-1), dataset.prepared.class_names)
     expected = (card.layout.name, card.in_channels, card.class_names)
     if given != expected:
+        same_count = len(given[2]) == len(expected[2]) and given[2] != expected[2]
         raise ConfigError(
             f"{path}: the {card.role} reads {expected[0]} skeletons with {expected[1]} channels and "
             f"{len(expected[2])} classes, but the config's data give {given[0]} with {given[1]} channels and "
-            f"{len(given[2])} classes {'(different class names)' if len(given[2]) == len(expected[2]) else ''}"
+            f"{len(given[2])} classes" + (" (other class names)" if same_count else "")
         )
 
 
-def _check_teacher(
-    teacher_card: ModelCard, card: ModelCard, teacher: nn.Module, student: nn.Module, loss: str, path: Path
-) -> None:
-    if teacher_card.class_names != card.class_names:
-        raise ConfigError(f"{path}: the teacher was trained on other classes than the student's data")
+def _check_features(teacher: nn.Module, student: nn.Module, loss: str, path: Path) -> None:
+    """The contrastive losses compare features: teacher and student must give the same feature size ``D``."""
     if loss != "kl" and teacher.feature_dim != student.feature_dim:
         raise ConfigError(
             f"student.loss {loss} compares features: the student's feature size {student.feature_dim} "

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from ..data.skeleton_data import to_dense
 from ..nn import autocast
 from .checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
+from .config import ConfigError
 from .logger import MetricsLogger
 from .metrics import ClassificationMeter
 from .seed import rng_state, set_rng_state
@@ -118,19 +119,21 @@ def fit(
     scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
     start, best = 0, {}
     if resume:
-        start, best = _restore(run_dir / LAST, meta, model, optimizer, scheduler, scaler, device)
+        start, best = _restore(run_dir / LAST, meta, model, optimizer, scheduler, scaler)
+    progress = tqdm(range(start, epochs), desc=desc, unit="epoch", initial=start, total=epochs, disable=None)
     with MetricsLogger(run_dir / METRICS_FILE, keep_epochs=start if resume else None) as log:
-        for epoch in range(start, epochs):
+        for epoch in progress:
             began = time.perf_counter()
             loader.batch_sampler.set_epoch(epoch)
             lr = optimizer.param_groups[0]["lr"]
             train = train_epoch(model, objective, loader, optimizer, device, scaler=scaler, amp=amp,
-                                desc=f"{desc} {epoch + 1}/{epochs}")
+                                desc=f"{desc} epoch {epoch + 1}")
             scheduler.step()
             val = validate(model)
             record = {"epoch": epoch + 1, "lr": lr, **train, "val_top1": val["top1"], "val_top5": val["top5"],
                       "time_s": round(time.perf_counter() - began, 3)}
             log.log(record)
+            progress.set_postfix(loss=f"{train['train_loss']:.3f}", val_top1=f"{val['top1']:.1%}")
             weights = {**meta, "model": model.state_dict(), "epoch": epoch + 1, "metrics": record}
             if not best or record["val_top1"] > best["val_top1"]:
                 best = record
@@ -184,13 +187,15 @@ def _restore(
     optimizer: Optimizer,
     scheduler: LRScheduler,
     scaler: torch.amp.GradScaler,
-    device: torch.device,
 ) -> tuple[int, dict]:
-    """Load a ``checkpoint_last.pt`` into the training objects; returns ``(completed epochs, best record)``."""
-    state = load_checkpoint(path, map_location=device)
+    """Load a ``checkpoint_last.pt`` into the training objects; returns ``(completed epochs, best record)``.
+
+    The file is read to the CPU (the RNG state must stay there); weights and optimizer state follow the
+    model's device when loaded."""
+    state = load_checkpoint(path)
     if state["card"] != meta["card"]:
         changed = sorted(k for k in meta["card"] if state["card"].get(k) != meta["card"][k])
-        raise ValueError(f"{path}: cannot resume, the checkpoint's model differs from the config in {changed}")
+        raise ConfigError(f"{path}: cannot resume, the checkpoint's model differs from the config in {changed}")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])

@@ -4,7 +4,7 @@ import pytest
 from torch_geometric.transforms import Compose
 
 from pygkd.data.store import PreparedDataset
-from pygkd.data.transforms import FixLength, OccludeJoints
+from pygkd.data.transforms import FixLength, Normalize, OccludeJoints
 from pygkd.engine import build
 from pygkd.engine.config import ConfigError, available_configs, load_config
 from pygkd.engine.stages import use_teacher_cache
@@ -36,7 +36,8 @@ def test_transforms_are_built_by_name_with_the_run_seed():
     assert isinstance(transform, Compose) and isinstance(fix, FixLength) and isinstance(occlude, OccludeJoints)
     assert (fix.length, fix.seed, occlude.seed) == (8, 9, 5)  # the run seed unless given
     assert build.build_transform([], seed=0) is None
-    assert type(build.build_transform([{"name": "pygkd.data.transforms:Normalize", "coords": 2}], 0).transforms[0]).__name__ == "Normalize"
+    by_path = build.build_transform([{"name": "pygkd.data.transforms:Normalize", "coords": 2}], seed=0)
+    assert isinstance(by_path.transforms[0], Normalize)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +73,8 @@ def test_missing_data_and_splits_are_named(tiny_config, tmp_path):
     with pytest.raises(ConfigError, match="does not exist; run `pygkd prepare` first"):
         build.load_prepared(tiny_config(f"data.prepared={tmp_path / 'none'}", "data.reader=null"))
     cfg = tiny_config("data.train_split=xsub_train")
-    with pytest.raises(ConfigError, match=r"data\.train_split: .* has no split 'xsub_train'; its splits: \['test', 'train'\]"):
+    expected = r"data\.train_split: .* has no split 'xsub_train'; its splits: \['test', 'train'\]"
+    with pytest.raises(ConfigError, match=expected):
         build.TrainingSamples.of(cfg, PreparedDataset(cfg["data"]["prepared"]))
 
 

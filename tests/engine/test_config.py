@@ -11,7 +11,8 @@ def write(path, text):
 @pytest.fixture
 def child(tmp_path):
     """A config inheriting the shipped base through a local parent."""
-    write(tmp_path / "parent.yaml", "defaults: base\nteacher: {epochs: 7, lr: 0.05}\nmodel: {teacher: {channels: [8]}}\n")
+    write(tmp_path / "parent.yaml",
+          "defaults: base\nteacher: {epochs: 7, lr: 0.05}\nmodel: {teacher: {channels: [8]}}\n")
     return write(tmp_path / "child.yaml", "defaults: parent\nteacher: {epochs: 3}\n")
 
 
@@ -26,10 +27,13 @@ def test_inheritance_merges_mappings_key_by_key(child):
 
 def test_overrides_are_dotted_and_parsed_as_yaml(child):
     cfg = load_config(child, ["student.alpha=2", "teacher.milestones=[2, 4]", "data.val_split=null",
-                              "model.student.channels=[4, 8]", "name=x"])
+                              "model.student.channels=[4, 8]", "teacher={lr: 0.2}", "name=x"])
     assert cfg["student"]["alpha"] == 2 and cfg["teacher"]["milestones"] == [2, 4]
-    assert cfg["model"]["student"]["channels"] == [4, 8]
+    assert cfg["model"]["student"] == {"backbone": "stgcn", "channels": [4, 8]}
+    assert cfg["teacher"]["lr"] == 0.2 and cfg["teacher"]["epochs"] == 3  # a mapping merges, as in a file
     assert cfg["out"] == "runs/x"
+    with pytest.raises(ConfigError, match=r"--set: teacher\.lr: expected a number"):
+        load_config(child, ["teacher={lr: fast}"])
 
 
 @pytest.mark.parametrize(
