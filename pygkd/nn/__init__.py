@@ -1,0 +1,43 @@
+"""Networks: spatial message-passing layers, the ST-GCN block and backbone, global and part pooling.
+
+``build_backbone(spec, layout, in_channels, num_classes)`` returns a :class:`Backbone` whose
+``forward(x [N, M, T, V, C])`` gives ``BackboneOutput(logits [N, K], feature [N, D], part [N, 5, D])``.
+Spatial layers and backbones are chosen by registered name or by dotted path to the user's own class
+(``docs/extending.md``).
+"""
+from .backbones import STGCN
+from .base import Backbone, BackboneOutput
+from .block import STGCNBlock
+from .build import build_backbone
+from .conv import AGCNConv, STGCNConv
+from .device import autocast, resolve_device
+from .partition import directed_partitions, spatial_partitions
+from .pool import global_pool, part_pool, person_mean, scatter_mean, valid_persons
+from .registry import BACKBONES, LAYERS, register_backbone, register_layer, resolve_backbone, resolve_layer
+from .temporal import TemporalConv
+
+__all__ = [
+    "AGCNConv",
+    "BACKBONES",
+    "LAYERS",
+    "STGCN",
+    "Backbone",
+    "BackboneOutput",
+    "STGCNBlock",
+    "STGCNConv",
+    "TemporalConv",
+    "autocast",
+    "build_backbone",
+    "directed_partitions",
+    "global_pool",
+    "part_pool",
+    "person_mean",
+    "register_backbone",
+    "register_layer",
+    "resolve_backbone",
+    "resolve_device",
+    "resolve_layer",
+    "scatter_mean",
+    "spatial_partitions",
+    "valid_persons",
+]

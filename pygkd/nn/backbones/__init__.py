@@ -1,0 +1,4 @@
+"""Backbones, registered by name (``model.backbone``)."""
+from .stgcn import PAPER_CHANNELS, PAPER_STRIDES, STGCN
+
+__all__ = ["PAPER_CHANNELS", "PAPER_STRIDES", "STGCN"]

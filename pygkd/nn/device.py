@@ -1,0 +1,49 @@
+"""Where the networks run: ``--device auto|cpu|cuda[:i]`` and optional mixed precision on CUDA."""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import ContextManager
+
+import torch
+
+
+def resolve_device(spec: str | torch.device = "auto") -> torch.device:
+    """``"auto"``: the current CUDA device when there is one, else the CPU; ``"cpu"``; ``"cuda"`` or
+    ``"cuda:i"``, checked against the devices present.
+
+    Raises:
+        ValueError: an unknown name, or a CUDA device that is not there.
+    """
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ValueError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:<index>") from None
+    if device.type == "cpu":
+        return device
+    if device.type != "cuda":
+        raise ValueError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:<index>")
+    count = torch.cuda.device_count()
+    if count == 0:
+        raise ValueError(f"--device {spec!r}: CUDA is not available on this machine")
+    if device.index is not None and device.index >= count:
+        raise ValueError(f"--device {spec!r}: only {count} CUDA device(s), cuda:0..cuda:{count - 1}")
+    return device
+
+
+def autocast(device: torch.device, enabled: bool) -> ContextManager:
+    """Mixed precision (float16 autocast) on a CUDA device when ``enabled``; a no-op otherwise.
+
+    Asking for it on the CPU warns and runs in float32. Pair it with ``torch.amp.GradScaler("cuda")``
+    when training.
+    """
+    if not enabled:
+        return contextlib.nullcontext()
+    if device.type != "cuda":
+        warnings.warn(f"mixed precision needs CUDA; running in float32 on {device}", stacklevel=2)
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.float16)
