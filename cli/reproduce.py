@@ -59,11 +59,12 @@ def command(grids: tuple[str, ...], config: str, budget: str, seeds: str | None,
     if threads:
         torch.set_num_threads(threads)
     invocation = shlex.join(["pygkd", *sys.argv[1:]])
+    chosen_seeds = parse_seeds(seeds)
     with user_errors():
         spent = load_budget(budget)
         root = results / Path(config).stem / spent.name
         runner = GridRunner(config, spent, root, overrides, log=click.echo)
         for name in grids:
             grid = build_grid(name, severities or (None,))
-            runner.run(grid, parse_seeds(seeds), max_rows, command=invocation)
+            runner.run(grid, chosen_seeds, max_rows, command=invocation)
             click.echo(f"{root / name / 'table.md'}:\n{(root / name / 'table.md').read_text()}")

@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
+from ..data.lq_synthesis import SEVERITIES
 from ..engine.checkpoint import LAST
 from ..engine.config import ConfigError, load_config
 from ..engine.stages import RunPaths, compute_part_matrix, evaluate_model, train_student, train_teacher
@@ -90,6 +91,8 @@ def _json(value: Any) -> str:
 
 
 def _severity_overrides(cfg: Mapping, severity: str) -> list[str]:
+    if severity not in SEVERITIES:
+        raise ConfigError(f"unknown severity {severity!r}; expected one of {list(SEVERITIES)}")
     lq = cfg["data"]["lq"]
     overrides = []
     for key in ("transforms", "train_transforms"):
@@ -215,25 +218,29 @@ class GridRunner:
         appending a record and rewriting the tables after each; stop after ``max_rows`` new rows.
 
         Raises:
-            ConfigError: ``rows.jsonl`` holds a row of this grid run with another config.
+            ConfigError: a row's config is invalid (checked for all rows before any trains), or
+                ``rows.jsonl`` holds a row of this grid run with another config.
         """
         seeds = list(self.budget.seeds if seeds is None else seeds)
         folder = self.root / grid.name
         folder.mkdir(parents=True, exist_ok=True)
         rows_file = folder / ROWS_FILE
         finished = {(r["row"], r["seed"]): r["digest"] for r in read_records(rows_file)}
-        todo = [(seed, row) for seed in seeds for row in grid.rows]
-        ran = 0
-        for number, (seed, row) in enumerate(todo, 1):
-            cfg = self.row_config(row, seed)
-            digest = config_digest(cfg, row.role)
-            where = f"[{number}/{len(todo)}] {grid.name} {row.key} seed {seed}"
-            if (row.key, seed) in finished:
-                if finished[row.key, seed] != digest:
+        plan = []  # every row's config first, so that a bad one fails before anything trains
+        for seed in seeds:
+            for row in grid.rows:
+                cfg = self.row_config(row, seed)
+                digest = config_digest(cfg, row.role)
+                if finished.get((row.key, seed), digest) != digest:
                     raise ConfigError(
                         f"{rows_file}: row {row.key!r} seed {seed} was run with another config (digest "
                         f"{finished[row.key, seed]}, now {digest}); use another results folder, or delete this one"
                     )
+                plan.append((seed, row, cfg, digest))
+        ran = 0
+        for number, (seed, row, cfg, digest) in enumerate(plan, 1):
+            where = f"[{number}/{len(plan)}] {grid.name} {row.key} seed {seed}"
+            if (row.key, seed) in finished:
                 self.log(f"{where}: done before")
                 continue
             if max_rows is not None and ran >= max_rows:

@@ -1,0 +1,69 @@
+"""``pygkd reproduce`` end to end: every grid on a slice of the synthetic data and of each public dataset
+(skipped without ../shared/data), and its usage errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import main
+from pygkd.experiments import build_grid, read_records
+from tests.conftest import shared_data
+
+GRIDS = ("table1", "table4", "table5")
+
+
+def run(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, ["reproduce", *map(str, args)])
+
+
+def check_grids(root: Path, severities=(None,)) -> None:
+    for name in GRIDS:
+        records = read_records(root / name / "rows.jsonl")
+        assert [r["row"] for r in records] == [row.key for row in build_grid(name, severities).rows]
+        assert all(0 <= r["top1"] <= 100 and r["seconds"]["total"] >= 0 for r in records)
+        assert "pending" not in (root / name / "table.md").read_text()
+
+
+@pytest.mark.slow
+def test_every_grid_on_synthetic_data(tmp_path):
+    result = run(*GRIDS, "-c", "demo", "-b", "smoke", "--results", tmp_path, "--severity", "severe",
+                 "--set", "data.lq={stream: hq, transforms: [{name: SynthesizeLQ, target: coco17}, "
+                 "{name: FixLength, length: 16}, {name: Normalize, coords: 2}]}")
+    assert result.exit_code == 0, result.output
+    check_grids(tmp_path / "demo" / "smoke", ("severe",))
+    assert "| Student (w/ KD) | LQ (severe) | 0.6 |" in result.output
+
+    again = run("table1", "-c", "demo", "-b", "smoke", "--results", tmp_path, "--severity", "severe", "--set",
+                "data.lq={stream: hq, transforms: [{name: SynthesizeLQ, target: coco17}, "
+                "{name: FixLength, length: 16}, {name: Normalize, coords: 2}]}")
+    assert again.exit_code == 0 and again.output.count("done before") == len(build_grid("table1", ("severe",)).rows)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+@pytest.mark.parametrize("config, folder", [("penn_action", "penn_action"), ("ui_prmd", "ui_prmd"),
+                                            ("msr_action3d", "msr_action3d")])
+def test_every_grid_on_a_slice_of_real_data(tmp_path, config, folder):
+    root = shared_data(folder)
+    result = run(*GRIDS, "-c", config, "-b", "smoke", "--results", tmp_path, "--set", f"data.root={root}")
+    assert result.exit_code == 0, result.output
+    check_grids(tmp_path / config / "smoke")
+    first = read_records(tmp_path / config / "smoke" / "table1" / "rows.jsonl")[0]
+    assert first["config"]["data"]["prepared"] == str(tmp_path / config / "smoke" / "data")  # the slice
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["table9"], "'table9' is not one of"),
+        (["table1", "--seeds", "0,x"], "expected comma-separated integers"),
+        (["table1", "--budget", "nope"], "no budget 'nope'"),
+        (["table1", "--set", "student.loss=hinge"], "student.loss: expected one of"),
+        (["table1", "--severity", "extreme"], "unknown severity 'extreme'"),
+    ],
+)
+def test_usage_errors(tmp_path, args, message):
+    result = run(*args, "-c", "demo", "--results", tmp_path)
+    assert result.exit_code != 0 and message in result.output, result.output
