@@ -15,6 +15,7 @@ from cli.main import main
 from pygkd.data.dataset import PairDataset
 from pygkd.data.raw import RawDataset, RawSample, StreamInfo
 from pygkd.data.readers import READERS, get_reader
+from pygkd.data.readers.synthetic import read_synthetic
 from pygkd.data.store import PreparedDataset
 from tests.conftest import shared_data
 from tests.data.mat_writer import write_mat
@@ -170,9 +171,10 @@ def test_synthetic_text_info_and_overwrite(tmp_path: Path) -> None:
     args = ("prepare", "synthetic", "--out", out, "-o", "train_per_class=1", "-o", "test_per_class=1", "-o", "frames=8")
     assert run(*args).exit_code == 0
     text = run("info", out).output
-    assert "synthetic: 16 samples, 8 classes" in text
-    assert "hq: layout ntu25 (25 joints), channels x,y,z, 1 person(s), float32, 16 samples" in text
-    assert text.splitlines()[-1].split() == ["total", "16", "8", "8"]
+    k = len(read_synthetic().class_names)  # one train and one test sample per class
+    assert f"synthetic: {2 * k} samples, {k} classes" in text
+    assert f"hq: layout ntu25 (25 joints), channels x,y,z, 1 person(s), float32, {2 * k} samples" in text
+    assert text.splitlines()[-1].split() == ["total", str(2 * k), str(k), str(k)]
 
     again = run(*args)
     assert again.exit_code == 1 and "exists" in again.output
