@@ -30,7 +30,7 @@ def build_backbone(spec: Mapping[str, Any], layout: Layout, in_channels: int, nu
     params = inspect.signature(cls.__init__).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         fixed = {"self", "layout", "in_channels", "num_classes"}
-        unknown = sorted(set(options) - set(params) | set(options) & fixed)
+        unknown = sorted((set(options) - set(params)) | (set(options) & fixed))
         if unknown:
             allowed = sorted(set(params) - fixed)
             raise ValueError(f"model: unknown key(s) {unknown} for backbone {cls.__name__}; expected some of {allowed}")

@@ -25,7 +25,9 @@ except ImportError:  # torch-scatter is optional; PyG's scatter uses torch's nat
 HAS_TORCH_SCATTER = _torch_scatter_mean is not None
 
 
-def scatter_mean(src: Tensor, index: Tensor, dim: int, dim_size: int, use_torch_scatter: bool = HAS_TORCH_SCATTER) -> Tensor:
+def scatter_mean(
+    src: Tensor, index: Tensor, dim: int, dim_size: int, use_torch_scatter: bool = HAS_TORCH_SCATTER
+) -> Tensor:
     """Mean of the slices of ``src`` along ``dim`` that share an ``index`` entry.
 
     Args:

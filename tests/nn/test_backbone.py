@@ -51,7 +51,10 @@ def test_gradients_reach_every_parameter():
         out = model(torch.randn(4, 2, 8, 13, 3))
         (F.cross_entropy(out.logits, torch.tensor([0, 1, 2, 3])) + out.part.square().mean()).backward()
         for name, p in model.named_parameters():
-            assert p.grad is not None and p.grad.abs().sum() > 0, f"{layer}: {name}"
+            if name.endswith("gcn.lin.bias"):  # batch norm follows the layer and cancels a constant shift
+                assert p.grad.abs().max() < 1e-6
+            else:
+                assert p.grad is not None and p.grad.abs().sum() > 0, f"{layer}: {name}"
 
 
 def test_state_dict_round_trip_keeps_the_function():

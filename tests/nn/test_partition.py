@@ -26,7 +26,9 @@ def dense(entries: dict[tuple[int, int], float]) -> torch.Tensor:
 def test_spatial_partitions_by_hand():
     part = spatial_partitions(TOY)
     # root: the joint itself and neighbours as far from the centre (c and e are both at depth 1)
-    root = dense({(a, a): 1 / 2, (b, b): 1 / 4, (c, c): 1 / 4, (e, c): 1 / 4, (d, d): 1 / 2, (e, e): 1 / 3, (c, e): 1 / 3})
+    root = dense(
+        {(a, a): 1 / 2, (b, b): 1 / 4, (c, c): 1 / 4, (e, c): 1 / 4, (d, d): 1 / 2, (e, e): 1 / 3, (c, e): 1 / 3}
+    )
     centripetal = dense({(b, a): 1 / 2, (b, c): 1 / 4, (c, d): 1 / 2, (b, e): 1 / 3})
     centrifugal = dense({(a, b): 1 / 4, (c, b): 1 / 4, (e, b): 1 / 4, (d, c): 1 / 4})
     torch.testing.assert_close(part, torch.stack([root, centripetal, centrifugal]))

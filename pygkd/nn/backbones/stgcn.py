@@ -13,8 +13,9 @@ from ..base import Backbone
 from ..block import STGCNBlock
 from ..registry import register_backbone, resolve_layer
 
-# The paper's GCN backbone: nine blocks, 64-64-64-128-128-128-256-256-256 channels, temporal stride 2 at
-# the 4th and 7th block (the plan of the ST-GCN paper, Sec. 3.6).
+# The paper's GCN backbone has nine blocks: the plan of the ST-GCN paper, 64-64-64-128-128-128-256-256-256
+# channels with temporal stride 2 at the 4th and 7th block (ST-GCN's released code adds a tenth 64-channel
+# block in front).
 PAPER_CHANNELS = (64, 64, 64, 128, 128, 128, 256, 256, 256)
 PAPER_STRIDES = (1, 1, 1, 2, 1, 1, 2, 1, 1)
 
@@ -25,7 +26,9 @@ class STGCN(Backbone):
 
     The input is normalised per joint and channel (``BatchNorm1d(V * C)``, PYSKL's ``data_bn``), the first
     block has no residual connection, and the joint features of the last block are pooled into the global
-    and part features (:mod:`pygkd.nn.pool`).
+    and part features (:mod:`pygkd.nn.pool`). Activations and convolution weights are kept in
+    ``torch.channels_last`` memory, so that the spatial layers read contiguous ``[N, T, V, C]`` node features
+    and the temporal convolutions run on their fastest CPU path.
 
     Args:
         layout: skeleton layout of the input.
@@ -69,8 +72,8 @@ class STGCN(Backbone):
         self.data_bn = nn.BatchNorm1d(layout.num_joints * in_channels)
         ins = (in_channels, *channels[:-1])
         self.blocks = nn.ModuleList(
-            STGCNBlock(c_in, c_out, layout, layer_cls, s, temporal_kernel, residual=i > 0, dropout=dropout, **layer_args)
-            for i, (c_in, c_out, s) in enumerate(zip(ins, channels, strides))
+            STGCNBlock(c_in, c_out, layout, layer_cls, stride, temporal_kernel, i > 0, dropout, **layer_args)
+            for i, (c_in, c_out, stride) in enumerate(zip(ins, channels, strides))
         )
         self.to(memory_format=torch.channels_last)  # conv weights in the memory format of the activations
 

@@ -1,0 +1,262 @@
+"""Speed of the pygkd ST-GCN (message passing) against dense einsum ST-GCNs with the same weights.
+
+Two dense references are built here, next to pygkd's :class:`~pygkd.nn.STGCN`:
+
+* ``dense``: the spatial convolution as the field writes it (ST-GCN, PYSKL, CTR-GCN): a 1x1 ``Conv2d``
+  to ``K * C_out`` channels on ``[N, C, T, V]`` tensors, then ``einsum('nkctv,kvw->nctw', x, A * M)``;
+* ``dense-best``: the fastest dense variant found here: activations in ``channels_last`` memory, the
+  partitions aggregated first by one batched matmul with the ``[V * K, V]`` adjacency, then one ``Linear``
+  (the same arithmetic as pygkd's fused path, without the message-passing layer around it).
+
+All three share the input batch-norm, temporal convolutions, residuals, pooling and classifier code, and
+get pygkd's weights copied in; the script first checks that their outputs agree (relative error < 1e-5),
+then times forward + backward (training) and batch-1 inference, alternating the models run by run so
+that a change in the load of a shared machine hits all of them, and prints medians of the wall-clock
+time and, as a cross-check that is less sensitive to other processes, the ratio of process CPU times.
+
+    python benchmarks/backbone_speed.py                # full table (about 4 minutes on 2 quiet cores)
+    python benchmarks/backbone_speed.py --runs 3 --batch 4 --frames 32 --infer-frames 64   # smoke run
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import platform
+import statistics
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pygkd.nn import STGCN, Backbone
+from pygkd.nn.partition import spatial_partitions
+from pygkd.nn.temporal import TemporalConv
+from pygkd.skeleton import Layout, get_layout
+
+# ST-GCN's released model (and PYSKL's STGCN): ten blocks.
+PLANS = {
+    "stgcn10": ((64, 64, 64, 64, 128, 128, 128, 256, 256, 256), (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)),
+    "paper9": ((64, 64, 64, 128, 128, 128, 256, 256, 256), (1, 1, 1, 2, 1, 1, 2, 1, 1)),
+}
+
+
+class DenseGCN(nn.Module):
+    """``x' = einsum('nkctv,kvw->nctw', conv1x1(x).view(N, K, C_out, T, V), A * M) + b`` on ``[N, C, T, V]``."""
+
+    def __init__(self, in_channels: int, out_channels: int, layout: Layout) -> None:
+        super().__init__()
+        self.register_buffer("A", spatial_partitions(layout))
+        self.importance = nn.Parameter(torch.ones_like(self.A))
+        self.conv = nn.Conv2d(in_channels, self.A.size(0) * out_channels, 1, bias=False)
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, _, t, v = x.shape
+        h = self.conv(x).view(n, self.A.size(0), -1, t, v)
+        return torch.einsum("nkctv,kvw->nctw", h, self.A * self.importance) + self.bias.view(-1, 1, 1)
+
+
+class DenseChannelsLastGCN(DenseGCN):
+    """The same layer, written for speed: ``[N, T, V, C]`` memory, the partitions of each joint aggregated
+    first by one batched matmul with the ``[V * K, V]`` adjacency, then one ``Linear`` of ``K * C_in``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        k, v, _ = self.A.shape
+        h = x.permute(0, 2, 3, 1).reshape(-1, v, x.size(1))  # [N * T, V, C_in]
+        adj = (self.A * self.importance).permute(2, 0, 1).reshape(v * k, v)  # [i * K + k, j]
+        h = torch.bmm(adj.expand(h.size(0), -1, -1), h).view(x.size(0), x.size(2), v, -1)
+        weight = self.conv.weight.view(k, -1, x.size(1)).transpose(0, 1).flatten(1)  # [C_out, K * C_in]
+        return F.linear(h, weight, self.bias).permute(0, 3, 1, 2)
+
+
+class DenseBlock(nn.Module):
+    """:class:`pygkd.nn.STGCNBlock` with a dense spatial layer on ``[N, C, T, V]``."""
+
+    def __init__(self, gcn: DenseGCN, out_channels: int, stride: int, residual: bool) -> None:
+        super().__init__()
+        in_channels = gcn.conv.in_channels
+        self.gcn = gcn
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.tcn = TemporalConv(out_channels, out_channels, 9, stride)
+        if not residual:
+            self.residual = None
+        elif in_channels == out_channels and stride == 1:
+            self.residual = nn.Identity()
+        else:
+            self.residual = TemporalConv(in_channels, out_channels, 1, stride)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.tcn(F.relu(self.bn(self.gcn(x))))
+        if self.residual is not None:
+            h = h + self.residual(x)
+        return F.relu(h)
+
+
+class DenseSTGCN(Backbone):
+    """ST-GCN with dense spatial layers; ``channels_last`` picks the memory layout of the activations."""
+
+    def __init__(
+        self, layout: Layout, in_channels: int, num_classes: int, channels, strides, channels_last: bool
+    ) -> None:
+        super().__init__(layout, in_channels, channels[-1], num_classes)
+        self.channels_last = channels_last
+        gcn = DenseChannelsLastGCN if channels_last else DenseGCN
+        self.data_bn = nn.BatchNorm1d(layout.num_joints * in_channels)
+        ins = (in_channels, *channels[:-1])
+        self.blocks = nn.ModuleList(
+            DenseBlock(gcn(c_in, c_out, layout), c_out, s, residual=i > 0)
+            for i, (c_in, c_out, s) in enumerate(zip(ins, channels, strides))
+        )
+
+    def joint_features(self, x: Tensor) -> Tensor:
+        n, m, t, v, c = x.shape
+        h = self.data_bn(x.reshape(n * m * t, v * c)).view(n * m, t, v, c).permute(0, 3, 1, 2)
+        h = h.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        for block in self.blocks:
+            h = block(h)
+        return h.permute(0, 2, 3, 1).reshape(n, m, *h.shape[2:], -1)
+
+
+def dense_like(model: STGCN, channels_last: bool) -> DenseSTGCN:
+    """A dense ST-GCN computing the same function as ``model`` (weights copied)."""
+    channels = [b.gcn.out_channels for b in model.blocks]
+    strides = [b.tcn.conv.stride[0] for b in model.blocks]
+    dense = DenseSTGCN(model.layout, model.in_channels, model.fc.out_features, channels, strides, channels_last)
+    state = {name: value for name, value in model.state_dict().items() if ".gcn." not in name}
+    for i, (src, dst) in enumerate(zip(model.blocks, dense.blocks)):
+        k, v, _ = dst.gcn.A.shape
+        importance = torch.ones(v * k, v)  # pygkd's [i * K + k, j]; entries off the graph are unused
+        importance[src.gcn.edge_index[1], src.gcn.edge_index[0]] = src.gcn.edge_importance.detach()
+        weight = src.gcn.lin.weight.detach().view(-1, k, src.gcn.in_channels)  # [C_out, K, C_in]
+        state[f"blocks.{i}.gcn.importance"] = importance.view(v, k, v).permute(1, 2, 0)
+        state[f"blocks.{i}.gcn.conv.weight"] = weight.transpose(0, 1).reshape(-1, src.gcn.in_channels, 1, 1)
+        state[f"blocks.{i}.gcn.bias"] = src.gcn.lin.bias.detach()
+        state[f"blocks.{i}.gcn.A"] = dst.gcn.A
+    dense.load_state_dict(state)
+    return dense.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+def relative_error(a: Tensor, b: Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+def check_agreement(models: dict[str, Backbone], x: Tensor) -> dict[str, float]:
+    """Largest relative error of logits, global and part features of every model against the first,
+    computed in float64 on copies so that it measures the arithmetic, not float32 rounding."""
+    outputs = {}
+    for name, model in models.items():
+        with torch.no_grad():
+            outputs[name] = copy.deepcopy(model).double()(x.double())
+    reference = outputs[next(iter(models))]
+    return {
+        name: max(relative_error(o, r) for o, r in zip(out, reference))
+        for name, out in outputs.items()
+    }
+
+
+def interleaved_medians(
+    steps: dict[str, Callable[[], None]], warmup: int, runs: int
+) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds of each step over ``runs`` rounds that run every step once, after
+    ``warmup`` rounds."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in steps}
+    for round_ in range(warmup + runs):
+        for name, step in steps.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            step()
+            if round_ >= warmup:
+                times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    return {
+        name: (statistics.median(w for w, _ in ts), statistics.median(c for _, c in ts))
+        for name, ts in times.items()
+    }
+
+
+def train_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x).logits, y).backward()
+
+    return step
+
+
+def infer_step(model: nn.Module, x: Tensor) -> Callable[[], None]:
+    def step() -> None:
+        with torch.inference_mode():
+            model(x)
+
+    return step
+
+
+def build_models(layout: Layout, args: argparse.Namespace) -> dict[str, Backbone]:
+    channels, strides = PLANS[args.plan]
+    torch.manual_seed(0)
+    model = STGCN(layout, 3, args.classes, channels=channels, strides=strides)
+    with torch.no_grad():  # non-trivial importance and bias so that the weight copy is really tested
+        for block in model.blocks:
+            block.gcn.edge_importance.uniform_(0.5, 1.5)
+            block.gcn.lin.bias.normal_()
+    return {"pygkd": model, "dense": dense_like(model, False), "dense-best": dense_like(model, True)}
+
+
+def table_row(layout: str, v: int, setting: str, t: dict[str, tuple[float, float]]) -> str:
+    (ours, ours_cpu), (dense, dense_cpu), (best, best_cpu) = t["pygkd"], t["dense"], t["dense-best"]
+    return (
+        f"| {layout} | {v} | {setting} | {ours * 1e3:.0f} | {dense * 1e3:.0f} | {best * 1e3:.0f} "
+        f"| {ours / dense:.2f} | {ours / best:.2f} | {ours_cpu / dense_cpu:.2f} | {ours_cpu / best_cpu:.2f} |"
+    )
+
+
+def skeletons(n: int, m: int, t: int, v: int) -> Tensor:
+    torch.manual_seed(1)
+    return torch.randn(n, m, t, v, 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layouts", nargs="+", default=["ntu25", "coco17"])
+    parser.add_argument("--plan", choices=sorted(PLANS), default="stgcn10")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--persons", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--infer-frames", type=int, default=300)
+    parser.add_argument("--classes", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    print(f"# torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}, "
+          f"plan {args.plan}, median of {args.runs} runs after {args.warmup} warm-up, models interleaved\n")
+    print("| layout | V | setting | pygkd ms | dense ms | dense-best ms | pygkd / dense | pygkd / dense-best "
+          "| CPU time pygkd / dense | CPU time pygkd / dense-best |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in args.layouts:
+        layout = get_layout(name)
+        v = layout.num_joints
+        models = build_models(layout, args)
+        for model in models.values():
+            model.train()
+        errors = check_agreement(models, skeletons(4, args.persons, 32, v))
+        if max(errors.values()) >= 1e-5:
+            raise SystemExit(f"{name}: outputs disagree with pygkd, relative errors {errors}")
+
+        x = skeletons(args.batch, args.persons, args.frames, v)
+        y = torch.randint(args.classes, (args.batch,))
+        train = interleaved_medians({k: train_step(m, x, y) for k, m in models.items()}, args.warmup, args.runs)
+        for model in models.values():
+            model.eval()
+        x1 = skeletons(1, args.persons, args.infer_frames, v)
+        infer = interleaved_medians({k: infer_step(m, x1) for k, m in models.items()}, args.warmup, args.runs)
+
+        print(table_row(name, v, f"train fwd+bwd N={args.batch} M={args.persons} T={args.frames}", train))
+        print(table_row(name, v, f"inference N=1 M={args.persons} T={args.infer_frames}", infer))
+        print(f"<!-- {name}: max relative output error vs pygkd: "
+              + ", ".join(f"{k} {e:.1e}" for k, e in errors.items() if k != "pygkd") + " -->")
+
+
+if __name__ == "__main__":
+    main()
