@@ -13,8 +13,9 @@ One MAT-file per clip, ``labels/NNNN.mat``, holds (MATLAB shapes)::
 
 Joints are in the order of layout ``penn13``. The coordinates are kept as annotated (pixels, image origin
 top-left, y down). 22 % of all joints are marked invisible; about two thirds of those carry an estimated
-position, the rest sit in the image corner (x, y <= 1 pixel), a "not annotated" mark: use the
-visibility channel, not the coordinates, to tell.
+position, which is kept; the rest sit in the image corner (x, y <= 1 pixel), a "not annotated" mark, which
+the reader turns into pygkd's missing-joint convention: all channels zero (as an occluded joint), so that
+normalisation and LQ synthesis do not take the corner for a body point.
 """
 from __future__ import annotations
 
@@ -61,6 +62,11 @@ def read_penn_action(root: Path) -> RawDataset:
     )
 
 
+def not_annotated(keypoints: np.ndarray) -> np.ndarray:
+    """``[..., 3]`` (x, y, visibility) -> ``[...]`` bool: invisible joints parked in the image corner."""
+    return (keypoints[..., 2] == 0) & (keypoints[..., 0] <= 1) & (keypoints[..., 1] <= 1)
+
+
 def read_clip(path: Path) -> RawSample:
     """One ``labels/NNNN.mat`` file."""
     mat = load_mat(path, variable_names=VARIABLES)
@@ -78,6 +84,7 @@ def read_clip(path: Path) -> RawSample:
     if len(set(shapes.values())) != 1 or len(shapes["x"]) != 2 or shapes["x"][1] != NUM_JOINTS:
         raise DataFormatError(f"{path}: x, y, visibility have shapes {shapes}, expected one [T, {NUM_JOINTS}]")
     keypoints = np.stack([mat["x"], mat["y"], mat["visibility"]], axis=-1).astype(np.float32)[None]
+    keypoints[not_annotated(keypoints)] = 0.0
     height, width = (int(v) for v in np.ravel(mat["dimensions"])[:2])
     return RawSample(
         sample_id=path.stem,
