@@ -224,7 +224,7 @@ def main() -> None:
     parser.add_argument("--infer-frames", type=int, default=300)
     parser.add_argument("--classes", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
