@@ -27,11 +27,11 @@ def build_backbone(spec: Mapping[str, Any], layout: Layout, in_channels: int, nu
     """
     options = dict(spec)
     cls = resolve_backbone(options.pop("backbone", "stgcn"))
-    params = inspect.signature(cls.__init__).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        fixed = {"self", "layout", "in_channels", "num_classes"}
-        unknown = sorted((set(options) - set(params)) | (set(options) & fixed))
-        if unknown:
-            allowed = sorted(set(params) - fixed)
-            raise ValueError(f"model: unknown key(s) {unknown} for backbone {cls.__name__}; expected some of {allowed}")
+    params = inspect.signature(cls).parameters
+    reserved = {"layout", "in_channels", "num_classes"}  # given by pygkd, not by the config
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    unknown = sorted(key for key in options if key in reserved or not (takes_any or key in params))
+    if unknown:
+        expected = sorted(set(params) - reserved)
+        raise ValueError(f"model: unknown key(s) {unknown} for backbone {cls.__name__}; expected some of {expected}")
     return cls(layout=layout, in_channels=in_channels, num_classes=num_classes, **options)

@@ -101,7 +101,8 @@ def test_spec_options_reach_the_layers():
         ({"layer": "gat"}, r"model.layer: unknown name 'gat'; registered: \['agcn', 'stgcn'"),
         ({"layer": "no_such_pkg.mod:Conv"}, r"model.layer: cannot import module 'no_such_pkg.mod'"),
         ({"layer": "torch.nn:Linear"}, r"model.layer: 'torch.nn:Linear' is not a subclass of .*MessagePassing"),
-        ({"chanels": [8]}, r"model: unknown key\(s\) \['chanels'\] for backbone STGCN"),
+        ({"chanels": [8]}, r"model: unknown key\(s\) \['chanels'\] for backbone STGCN; expected some of \['channels'"),
+        ({"num_classes": 3}, r"model: unknown key\(s\) \['num_classes'\]"),
         ({"channels": [8, 16], "strides": [1]}, r"model.channels \(2 blocks\) and model.strides \(1\)"),
     ],
 )
