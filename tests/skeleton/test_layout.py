@@ -93,3 +93,15 @@ def test_bad_layout_file_reports_line(tmp_path):
 def test_unknown_layout_lists_registered():
     with pytest.raises(LayoutError, match="registered"):
         get_layout("ntu26")
+
+
+def test_the_documented_layout_file_loads(tmp_path):
+    """The YAML example of docs/extending.md ("Custom skeleton layout") is a valid layout."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "extending.md").read_text()
+    example = doc.split("# my_layout.yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "my_layout.yaml"
+    path.write_text(example)
+    layout = load_layout_file(path)
+    assert layout.name == "my5" and layout.num_joints == 5 and layout.mirror_permutation() == [0, 2, 1, 4, 3]
