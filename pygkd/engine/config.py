@@ -210,6 +210,11 @@ def _number_in(low: float, high: float, low_open: bool = False) -> Callable[[Any
     return check
 
 
+def _non_negative_int(value: Any) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return None if ok else f"expected an integer >= 0, got {value!r}"
+
+
 def _positive_int(value: Any) -> str | None:
     ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
     return None if ok else f"expected a positive integer, got {value!r}"
@@ -232,6 +237,8 @@ def _transforms(value: Any) -> str | None:
 
 CHECKS: dict[str, Callable[[Any], str | None]] = {
     "device": _device,
+    "threads": _non_negative_int,
+    "num_workers": _non_negative_int,
     "student.loss": _one_of("none", "kl", "global_msc", "pmsc"),
     "student.sampler": _one_of("class_aware", "random"),
     "student.cache_teacher": _one_of("auto", True, False),

@@ -104,7 +104,7 @@ def train_student(cfg: Mapping, resume: bool = False) -> dict:
     """
     seed_everything(cfg["seed"])
     options = cfg["student"]
-    device = resolve_device(cfg["device"])
+    device = _device(cfg)
     prepared = load_prepared(cfg)
     indices, paired = TrainingSamples.of(cfg, prepared).for_role("student", options["use_solitary"])
     val_set = _val_set(cfg, prepared, "lq")
@@ -143,7 +143,7 @@ def compute_part_matrix(cfg: Mapping, checkpoint: str | Path | None = None) -> P
     """E (Eqs. 12-13) of the run's teacher (or ``checkpoint``) on its HQ training skeletons, with the test
     transform; saved to ``<out>/matrix`` (the heatmap only when matplotlib is installed)."""
     paths = RunPaths.of(cfg)
-    device = resolve_device(cfg["device"])
+    device = _device(cfg)
     model, card, _ = load_model(checkpoint or paths.teacher_checkpoint(cfg), device)
     prepared = load_prepared(cfg)
     indices, _ = TrainingSamples.of(cfg, prepared).for_role("teacher", use_solitary=False)
@@ -180,7 +180,7 @@ def evaluate_model(
         (rows: true class, columns: predicted), ``class_names``, ``num_samples``.
     """
     paths = RunPaths.of(cfg)
-    device = resolve_device(cfg["device"])
+    device = _device(cfg)
     path = Path(checkpoint or getattr(paths, role) / BEST)
     model, card, state = load_model(path, device)
     key = "eval.split" if split or cfg["eval"]["split"] else "data.test_split"
@@ -203,6 +203,13 @@ def evaluate_model(
     return report
 
 
+def _device(cfg: Mapping) -> torch.device:
+    """The config's ``device``; sets torch's CPU ``threads`` first when the config gives a number."""
+    if cfg["threads"]:
+        torch.set_num_threads(cfg["threads"])
+    return resolve_device(cfg["device"])
+
+
 def _val_set(cfg: Mapping, prepared: PreparedDataset, stream: str) -> SkeletonDataset:
     split = cfg["data"]["val_split"] or cfg["data"]["test_split"]
     indices = split_indices(prepared, split, "data.val_split" if cfg["data"]["val_split"] else "data.test_split")
@@ -215,7 +222,7 @@ def _fit(
 ) -> dict:
     """Train ``model`` for ``cfg[card.role]`` into ``<out>/<role>/``."""
     stage = cfg[card.role]
-    device = resolve_device(cfg["device"])
+    device = _device(cfg)
     model = model.to(device)
     optimizer, scheduler = optimizer_and_scheduler(model, stage)
     loader = train_loader(train_set, batch_sampler(stage, train_set.labels, cfg["seed"]), cfg["num_workers"])

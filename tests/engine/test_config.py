@@ -48,6 +48,7 @@ def test_overrides_are_dotted_and_parsed_as_yaml(child):
         ("student.hq_fraction=0", r"expected a number in \(0.0, 1.0\]"),
         ("teacher.milestones=[40, 30]", "increasing"),
         ("device=gpu", "expected auto, cpu, cuda or cuda:N"),
+        ("threads=-1", r"threads: expected an integer >= 0, got -1"),
         ("data.hq.transforms=[FixLength]", r"data\.hq\.transforms: expected a list of \{name"),
         ("data=3", "data: expected a mapping"),
         ("teacher", "expected key=value"),
