@@ -64,7 +64,7 @@ class Summary:
     top1: list[float]
     top5: list[float]
     seconds: list[float]
-    delta: float | None  # mean top-1 minus the baseline row's, when both have results
+    delta: list[float]  # per seed run by both: top-1 minus the baseline row's top-1
 
     @staticmethod
     def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
@@ -78,23 +78,22 @@ def summarize(grid: Grid, records: Iterable[Mapping]) -> list[Summary]:
     by_row: dict[str, list[Mapping]] = {}
     for record in records:
         by_row.setdefault(record["row"], []).append(record)
-    means = {key: statistics.fmean(r["top1"] for r in rs) for key, rs in by_row.items()}
+    top1 = {key: {r["seed"]: r["top1"] for r in rs} for key, rs in by_row.items()}
     summaries = []
     for row in grid.rows:
         rs = sorted(by_row.get(row.key, []), key=lambda r: r["seed"])
-        delta = None
-        if row.baseline in means and row.key in means:
-            delta = means[row.key] - means[row.baseline]
+        base = top1.get(row.baseline, {}) if row.baseline else {}
+        delta = [r["top1"] - base[r["seed"]] for r in rs if r["seed"] in base]
         summaries.append(Summary(row.method, row.columns, [r["seed"] for r in rs], [r["top1"] for r in rs],
                                  [r["top5"] for r in rs], [r["seconds"]["total"] for r in rs], delta))
     return summaries
 
 
-def _pm(values: Sequence[float]) -> str:
+def _pm(values: Sequence[float], sign: str = "", missing: str = "pending") -> str:
     mean, std = Summary.mean_std(values)
     if mean is None:
-        return "pending"
-    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+        return missing
+    return f"{mean:{sign}.2f}" if std is None else f"{mean:{sign}.2f} ± {std:.2f}"
 
 
 def _cell(value) -> str:
@@ -102,14 +101,15 @@ def _cell(value) -> str:
 
 
 def markdown_table(grid: Grid, summaries: Sequence[Summary], num_seeds: int) -> str:
-    """The grid as a Markdown table: settings, top-1 and top-5 (mean ± std), Δ top-1, seeds done, minutes."""
+    """The grid as a Markdown table: settings, top-1 and top-5 (mean ± std over seeds), Δ top-1 (mean ± std
+    of the per-seed differences to the baseline row), seeds done, minutes per run."""
     header = ["Method", *grid.columns, "Top-1 (%)", "Top-5 (%)", "Δ top-1", "Seeds", "Min/run"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in summaries:
         minutes = Summary.mean_std(s.seconds)[0]
         cells = [
             s.method, *(_cell(s.columns.get(c, "")) for c in grid.columns), _pm(s.top1), _pm(s.top5),
-            "" if s.delta is None else f"{s.delta:+.2f}", f"{len(s.seeds)}/{num_seeds}",
+            _pm(s.delta, "+", missing=""), f"{len(s.seeds)}/{num_seeds}",
             "" if minutes is None else f"{minutes / 60:.1f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -121,9 +121,10 @@ def csv_table(grid: Grid, summaries: Sequence[Summary]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["grid", "method", *grid.columns, "top1_mean", "top1_std", "top5_mean", "top5_std",
-                     "delta_top1", "seeds", "seconds_mean"])
+                     "delta_top1_mean", "delta_top1_std", "seeds", "seconds_mean"])
     for s in summaries:
-        numbers = [*Summary.mean_std(s.top1), *Summary.mean_std(s.top5), s.delta, " ".join(map(str, s.seeds)),
+        numbers = [*Summary.mean_std(s.top1), *Summary.mean_std(s.top5), *Summary.mean_std(s.delta),
+                   " ".join(map(str, s.seeds)),
                    Summary.mean_std(s.seconds)[0]]
         writer.writerow([grid.name, s.method, *(s.columns.get(c, "") for c in grid.columns),
                          *("" if v is None else v for v in numbers)])

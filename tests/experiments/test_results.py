@@ -21,7 +21,7 @@ GRID = table1(occlusions=(0.0,))  # teacher, student-op0, kd-op0
 RECORDS = [
     record("teacher", 0, 90.0), record("teacher", 1, 92.0),
     record("student-op0", 0, 80.0, 95.0, 30.0), record("student-op0", 1, 82.0, 97.0, 90.0),
-    record("kd-op0", 1, 85.0),
+    record("kd-op0", 0, 83.0), record("kd-op0", 1, 85.0),
 ]
 
 
@@ -30,8 +30,10 @@ def test_summaries_by_hand():
     assert teacher.seeds == [0, 1] and teacher.top1 == [90.0, 92.0]
     assert plain.mean_std(plain.top1) == pytest.approx((81.0, 2 ** 0.5))  # sample std of (80, 82)
     assert plain.mean_std(plain.seconds) == (60.0, pytest.approx(42.426, abs=1e-3))
-    assert kd.mean_std(kd.top1) == (85.0, None)  # one seed: no std
-    assert kd.delta == pytest.approx(85.0 - 81.0) and teacher.delta is None
+    assert kd.delta == [3.0, 3.0] and teacher.delta == []  # paired by seed: 83 - 80, 85 - 82
+    only_seed_1 = summarize(GRID, RECORDS[:4] + RECORDS[5:])[2]
+    assert only_seed_1.mean_std(only_seed_1.top1) == (85.0, None)  # one seed: no std
+    assert only_seed_1.delta == [3.0]
 
 
 def test_markdown_marks_pending_rows_and_seed_counts():
@@ -40,6 +42,8 @@ def test_markdown_marks_pending_rows_and_seed_counts():
     assert lines[0] == "| Method | Skeleton | OP | Top-1 (%) | Top-5 (%) | Δ top-1 | Seeds | Min/run |"
     assert lines[2] == "| Teacher | HQ | 0 | 91.00 ± 1.41 | 90.00 ± 0.00 |  | 2/3 | 1.0 |"
     assert lines[3] == "| Student (w/o KD) | LQ | 0 | pending | pending |  | 0/3 |  |"
+    kd = markdown_table(GRID, summarize(GRID, RECORDS), num_seeds=2).splitlines()[4]
+    assert kd == "| Student (w/ KD) | LQ | 0 | 84.00 ± 1.41 | 90.00 ± 0.00 | +3.00 ± 0.00 | 2/2 | 1.0 |"
 
 
 def test_write_tables_csv(tmp_path):
@@ -49,7 +53,9 @@ def test_write_tables_csv(tmp_path):
     rows = list(csv.DictReader(io.StringIO((tmp_path / "table.csv").read_text())))
     assert [r["method"] for r in rows] == ["Teacher", "Student (w/o KD)", "Student (w/ KD)"]
     assert float(rows[1]["top1_mean"]) == 81.0 and rows[1]["seeds"] == "0 1"
-    assert rows[2]["top1_std"] == "" and float(rows[2]["delta_top1"]) == 4.0
+    assert float(rows[2]["top1_std"]) == pytest.approx(2 ** 0.5)
+    assert float(rows[2]["delta_top1_mean"]) == 3.0 and float(rows[2]["delta_top1_std"]) == 0.0
+    assert rows[0]["delta_top1_mean"] == ""
     assert (tmp_path / "table.md").read_text().startswith("## Part-level KD")
 
 
