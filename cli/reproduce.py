@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import click
-import torch
 
 from pygkd.engine.config import DEFAULT_CONFIG, available_configs
 from pygkd.experiments import GRIDS, GridRunner, available_budgets, build_grid, load_budget
@@ -48,16 +47,13 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
               help="LQ synthesis severity (mild, moderate, severe; repeatable): the student rows are run at each. "
                    "Default: the config's own LQ stream.")
 @click.option("--set", "-s", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key after the budget (repeatable), e.g. --set device=cuda.")
+              help="Override a config key after the budget (repeatable), e.g. --set device=cuda, or "
+                   "--set threads=1 (fastest on a CPU shared with other jobs).")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Results root; the grids of one config and budget go to RESULTS/<config>/<budget>/.")
 @click.option("--max-rows", type=click.IntRange(min=1), help="Stop after this many newly finished rows.")
-@click.option("--threads", type=click.IntRange(min=1),
-              help="torch CPU threads (1 is fastest on a CPU shared with other jobs).")
 def command(grids: tuple[str, ...], config: str, budget: str, seeds: str | None, severities: tuple[str, ...],
-            overrides: tuple[str, ...], results: Path, max_rows: int | None, threads: int | None) -> None:
-    if threads:
-        torch.set_num_threads(threads)
+            overrides: tuple[str, ...], results: Path, max_rows: int | None) -> None:
     invocation = shlex.join(["pygkd", *sys.argv[1:]])
     chosen_seeds = parse_seeds(seeds)
     with user_errors():

@@ -14,6 +14,10 @@ part matrix, and a student that two grids both list (table1's OP 0 students are 
 ``pmsc``) is trained once. A run writes ``summary.json`` last; an unfinished one resumes from its
 ``checkpoint_last.pt``. Rows run seed by seed, so the first seed's table is complete first.
 
+The digests cover the resolved config, defaults included, except :data:`LOCATION_KEYS` (where files are,
+how fast it runs): a key that ``configs/base.yaml`` gains later changes them, and the results folder then
+refuses its older rows rather than mix two configs in one table.
+
 Every network is evaluated at its **last** epoch: the engine's ``checkpoint_best.pt`` is picked on the
 test split (and, for OP > 0 rows, without occlusion), which would flatter the table.
 """
@@ -43,7 +47,8 @@ from .grids import Grid, Row
 from .results import ROWS_FILE, Summary, append_record, read_records, write_tables
 
 # Keys that say where things are or how fast they run, not what is computed.
-LOCATION_KEYS = ("name", "out", "device", "num_workers", "data.prepared", "student.teacher", "student.part_matrix")
+LOCATION_KEYS = ("name", "out", "device", "threads", "num_workers", "data.prepared", "student.teacher",
+                 "student.part_matrix")
 # What a teacher and its part matrix depend on.
 TEACHER_KEYS = ("seed", "amp", "data.reader", "data.root", "data.reader_options", "data.train_split",
                 "data.test_split", "data.val_split", "data.hq", "model.teacher", "teacher", "student.hq_fraction",
