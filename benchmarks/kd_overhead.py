@@ -51,11 +51,11 @@ def main() -> None:
     parser.add_argument("--config", default="demo", help="config name or YAML file (default: demo)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--runs", type=int, default=5, help="timed runs of every configuration (default: 5)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: the config's `threads`)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-
     cfg = load_config(args.config, args.overrides)
+    torch.set_num_threads(args.threads or cfg["threads"] or torch.get_num_threads())
+
     device = resolve_device(cfg["device"])
     prepared = build.load_prepared(cfg)
     samples = build.TrainingSamples.of(cfg, prepared)
@@ -120,7 +120,7 @@ def main() -> None:
     cpu = {name: statistics.median(t[1] for t in ts) for name, ts in times.items()}
     print(f"{cfg['name']}: {len(indices)} LQ training samples ({int(paired.sum())} with HQ), batch "
           f"{options['batch_size']} ({options['sampler']}), student {cfg['model']['student']}, teacher "
-          f"{cfg['model']['teacher']}; {device}, {args.threads} thread(s), torch {torch.__version__}, "
+          f"{cfg['model']['teacher']}; {device}, {torch.get_num_threads()} thread(s), torch {torch.__version__}, "
           f"{platform.processor() or platform.machine()}; median of {args.runs} runs")
     rows = [("pmsc cached", "plain"), ("pmsc live", "plain"), ("cache build", "plain"),
             ("part matrix", "6 inference passes")]
