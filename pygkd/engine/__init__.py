@@ -9,7 +9,7 @@ from .samplers import ClassAwareBatchSampler, RandomBatchSampler
 from .seed import rng_state, seed_everything, set_rng_state
 from .stages import RunPaths, compute_part_matrix, evaluate_model, train_student, train_teacher
 from .teaching import LiveTeacher, TeacherCache, Teaching
-from .trainer import StepOutput, dense_input, evaluate, fit
+from .trainer import StepOutput, dense_input, evaluate, fit, train_epoch
 
 __all__ = [
     "ClassAwareBatchSampler", "ClassificationMeter", "ConfigError", "Distillation", "LiveTeacher", "MetricsLogger",
@@ -17,5 +17,5 @@ __all__ = [
     "available_configs", "compute_part_matrix", "config_dir", "confusion_matrix", "dense_input", "dump_config",
     "evaluate", "evaluate_model", "fit", "load_checkpoint", "load_config", "load_model", "per_class_accuracy",
     "read_metrics", "rng_state", "save_checkpoint", "seed_everything", "set_rng_state", "topk_hits",
-    "train_student", "train_teacher",
+    "train_epoch", "train_student", "train_teacher",
 ]
