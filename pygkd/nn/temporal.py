@@ -28,10 +28,20 @@ class TemporalConv(nn.Module):
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"temporal kernel size must be odd, got {kernel_size}")
+        # A 1x1 kernel takes every s-th frame first and convolves with stride 1: the same result, and it
+        # avoids a oneDNN bug of torch 2.13 on CPU, whose backward of a strided 1x1 convolution on
+        # channels_last input with few channels (3, as a first block's residual) crashes the process.
+        self.frame_step = stride if kernel_size == 1 else 1
         self.conv = nn.Conv2d(
-            in_channels, out_channels, (kernel_size, 1), stride=(stride, 1), padding=((kernel_size - 1) // 2, 0)
+            in_channels,
+            out_channels,
+            (kernel_size, 1),
+            stride=(stride // self.frame_step, 1),
+            padding=((kernel_size - 1) // 2, 0),
         )
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.frame_step > 1:
+            x = x[:, :, :: self.frame_step]
         return self.bn(self.conv(x))

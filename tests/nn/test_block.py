@@ -50,3 +50,20 @@ def test_block_is_residual_around_the_graph_and_temporal_path():
         block.tcn.bn.bias.zero_()  # the main path outputs zero: the block is ReLU(x)
         x = torch.randn(2, 4, 5, 17)
         torch.testing.assert_close(block(x), x.relu())
+
+
+@pytest.mark.parametrize("t", [99, 100])
+def test_strided_pointwise_conv_equals_a_strided_convolution(t):
+    """kernel 1, stride 2 is computed as every other frame + stride 1 (a torch 2.13 oneDNN crash, see
+    TemporalConv): same output as the strided convolution, and its backward on 3-channel channels_last
+    input (the first block's residual) runs."""
+    torch.manual_seed(0)
+    conv = TemporalConv(3, 8, kernel_size=1, stride=2).eval().to(memory_format=torch.channels_last)
+    x = torch.randn(4, 3, t, 25).contiguous(memory_format=torch.channels_last).requires_grad_()
+    out = conv(x)
+    reference = conv.bn(torch.nn.functional.conv2d(x.contiguous(), conv.conv.weight, conv.conv.bias, stride=(2, 1)))
+    assert out.shape == (4, 8, (t - 1) // 2 + 1, 25)
+    torch.testing.assert_close(out, reference)
+    for _ in range(5):
+        conv.train()(x).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
