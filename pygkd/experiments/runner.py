@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -78,6 +80,20 @@ def config_digest(cfg: Mapping, role: str = "student") -> str:
             node = node[part]
         node.pop(leaf, None)
     return _digest(tree)
+
+
+def code_version() -> dict:
+    """The pygkd version, and in a git checkout its commit and whether ``pygkd/``, ``cli/`` or ``configs/``
+    differ from it (``dirty``)."""
+    version = {"pygkd": importlib.metadata.version("pygkd"), "commit": None, "dirty": None}
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        changed = subprocess.run(["git", "status", "--porcelain", "--", "pygkd", "cli", "configs"], cwd=root,
+                                 capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return version
+    return {**version, "commit": commit.stdout.strip(), "dirty": bool(changed.stdout.strip())}
 
 
 def machine(cfg: Mapping) -> dict:
@@ -255,7 +271,7 @@ class GridRunner:
                 "grid": grid.name, "row": row.key, "method": row.method, "columns": row.columns, "seed": seed,
                 "digest": digest, "role": row.role, "severity": row.severity, "occlusion": row.occlusion,
                 **result, "budget": self.budget.name, "dataset_config": str(self.config), "config": cfg,
-                "machine": machine(cfg), "command": command or " ".join(sys.argv),
+                "machine": machine(cfg), "code": code_version(), "command": command or " ".join(sys.argv),
                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
             append_record(rows_file, record)

@@ -123,6 +123,7 @@ def test_max_rows_then_more_seeds(tmp_path, trainings, budget):
     record = records[-1]
     assert record["config"]["seed"] == 1 and record["config"]["student"]["loss"] == "pmsc"
     assert {"platform", "cpu_count", "torch", "device"} <= set(record["machine"])
+    assert set(record["code"]) == {"pygkd", "commit", "dirty"}
     assert record["seconds"]["total"] > 0 and record["epoch"] == 2 and record["budget"] == "tiny"
     assert "| 2/2 |" in (root / "table1" / "table.md").read_text()
 
