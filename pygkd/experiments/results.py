@@ -2,9 +2,8 @@
 made from it, ``table.md`` and ``table.csv`` (mean ± sample standard deviation over seeds).
 
 A record holds ``row`` (the row key), ``seed``, ``digest`` (of the row's resolved config), ``method``,
-``columns``, ``top1``/``top5`` (percent), ``seconds``, ``config``, ``machine``, ``code`` (version, git commit),
-``finished`` and more; the
-tables need only the first six.
+``columns``, ``top1``/``top5`` (percent), ``seconds``, ``config``, ``machine``, ``code`` (version and git
+commit), ``finished`` and more; the tables need only the first six.
 """
 from __future__ import annotations
 
