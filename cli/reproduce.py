@@ -28,7 +28,8 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
     try:
         seeds = tuple(int(s) for s in text.split(","))
     except ValueError:
-        raise click.BadParameter(f"{text!r}: expected comma-separated integers, e.g. 0,1,2", param_hint="--seeds")
+        raise click.BadParameter(f"{text!r}: expected comma-separated integers, e.g. 0,1,2",
+                                 param_hint="--seeds") from None
     if any(s < 0 for s in seeds):
         raise click.BadParameter(f"{text!r}: seeds must be >= 0", param_hint="--seeds")
     return seeds
@@ -57,9 +58,9 @@ def command(grids: tuple[str, ...], config: str, budget: str, seeds: str | None,
     invocation = shlex.join(["pygkd", *sys.argv[1:]])
     chosen_seeds = parse_seeds(seeds)
     with user_errors():
-        spent = load_budget(budget)
-        root = results / Path(config).stem / spent.name
-        runner = GridRunner(config, spent, root, overrides, log=click.echo)
+        chosen_budget = load_budget(budget)
+        root = results / Path(config).stem / chosen_budget.name
+        runner = GridRunner(config, chosen_budget, root, overrides, log=click.echo)
         for name in grids:
             grid = build_grid(name, severities or (None,))
             runner.run(grid, chosen_seeds, max_rows, command=invocation)

@@ -139,7 +139,8 @@ def _occlusion_overrides(cfg: Mapping, occlusion: float) -> list[str]:
 
 
 class GridRunner:
-    """Runs the rows of grids on one dataset config and budget, into one results folder.
+    """Runs the rows of grids on one dataset config and budget, into one results folder; creating it
+    prepares the dataset there (once) unless the config names an existing ``data.prepared``.
 
     Args:
         config: dataset config (name in ``configs/`` or path).
