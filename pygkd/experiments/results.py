@@ -93,6 +93,7 @@ def _pm(values: Sequence[float], sign: str = "", missing: str = "pending") -> st
     mean, std = Summary.mean_std(values)
     if mean is None:
         return missing
+    mean = round(mean, 2) + 0.0  # no "-0.00"
     return f"{mean:{sign}.2f}" if std is None else f"{mean:{sign}.2f} ± {std:.2f}"
 
 
