@@ -203,7 +203,7 @@ class Normalize(BaseTransform):
         center = p[..., layout.center, :][center_seen].mean(0) if center_seen.any() else p[present].mean(0)
         p = p - center
         if self.scale:
-            i, j = torch.tensor(layout.bones, dtype=torch.long).t()
+            i, j = layout.edge_index()[:, : len(layout.bones)]  # each bone once (cached per layout)
             both = present[..., i] & present[..., j]
             if both.any():
                 length = (p[..., i, :] - p[..., j, :]).norm(dim=-1)[both].mean()
