@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import re
+import sysconfig
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -39,8 +40,15 @@ class ConfigError(ValueError):
 
 
 def config_dir() -> Path:
-    """The ``configs/`` folder shipped with pygkd (next to the package in a clone or editable install)."""
-    return Path(__file__).resolve().parents[2] / "configs"
+    """The ``configs/`` folder shipped with pygkd.
+
+    In a clone or an editable install it sits next to the package; a wheel installs a copy under
+    ``<prefix>/share/pygkd/configs``.
+    """
+    beside_package = Path(__file__).resolve().parents[2] / "configs"
+    if beside_package.is_dir():
+        return beside_package
+    return Path(sysconfig.get_path("data")) / "share" / "pygkd" / "configs"
 
 
 def available_configs() -> list[str]:

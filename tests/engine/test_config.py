@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from pygkd.engine.config import ConfigError, available_configs, config_dir, load_config
@@ -91,3 +93,23 @@ def test_every_shipped_config_loads_and_is_found_from_any_directory(monkeypatch,
         cfg = load_config(name)
         assert cfg["name"] == name
     assert (config_dir() / "demo.yaml").is_file()
+
+
+def test_config_dir_falls_back_to_the_copy_a_wheel_installs(monkeypatch, tmp_path):
+    import sysconfig
+
+    from pygkd.engine import config
+
+    monkeypatch.setattr(config, "__file__", str(tmp_path / "site-packages" / "pygkd" / "engine" / "config.py"))
+    assert config.config_dir() == Path(sysconfig.get_path("data")) / "share" / "pygkd" / "configs"
+
+
+def test_the_wheel_ships_every_folder_of_configs():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    root = Path(__file__).resolve().parents[2]
+    data_files = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    shipped = {Path(pattern).parent for patterns in data_files.values() for pattern in patterns}
+    folders = {p.parent.relative_to(root) for p in (root / "configs").rglob("*.yaml")}
+    assert folders == shipped
+    for target, patterns in data_files.items():
+        assert all(Path(target) == Path("share/pygkd") / Path(p).parent for p in patterns)
