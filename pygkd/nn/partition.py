@@ -12,6 +12,10 @@ Each message is divided by the size of the root's closed neighbourhood ``|N(i)| 
 
 2s-AGCN (Shi et al., CVPR 2019) instead uses self-loops, inward bones (towards the centre) and outward
 bones, each normalised by the in-degree of the partition on its own.
+
+ST-GCN's *distance* partitioning, which EfficientGCN (Song et al., TPAMI 2022) uses with ``max_hop = 2``,
+splits the joints within ``max_hop`` bones of the root by their hop distance ``0, 1, ..., max_hop``, each
+message divided by the number of joints within ``max_hop`` bones of the root.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from ..skeleton import Layout
 
 SPATIAL_PARTITIONS: tuple[str, ...] = ("root", "centripetal", "centrifugal")
 DIRECTED_PARTITIONS: tuple[str, ...] = ("self", "inward", "outward")
+STRATEGIES: tuple[str, ...] = ("spatial", "distance")
 
 
 def _neighbours(layout: Layout) -> Tensor:
@@ -60,3 +65,25 @@ def directed_partitions(layout: Layout) -> Tensor:
     d_src, d_dst = depth.view(v, 1), depth.view(1, v)
     masks = torch.stack([torch.eye(v, dtype=torch.bool), bone & (d_dst <= d_src), bone & (d_dst >= d_src)]).float()
     return masks / masks.sum(1, keepdim=True).clamp(min=1)
+
+
+def distance_partitions(layout: Layout, max_hop: int = 2) -> Tensor:
+    """Hop-distance partitions, ``[max_hop + 1, V, V]`` float32, ``A[k, j, i]`` as above.
+
+    ``A[k, j, i] = 1 / |{j' : d(j', i) <= max_hop}|`` where ``d(j, i) = k`` bones, else 0; ``A.sum(0)`` has
+    columns that sum to one.
+    """
+    if max_hop < 0:
+        raise ValueError(f"max_hop must be >= 0, got {max_hop}")
+    hop = layout.hop_distance()
+    masks = torch.stack([hop == k for k in range(max_hop + 1)]).float()
+    return masks / (hop <= max_hop).sum(0).float()
+
+
+def partitions(layout: Layout, strategy: str = "spatial", max_hop: int = 2) -> Tensor:
+    """The partitions of one of :data:`STRATEGIES` (``max_hop`` only for ``"distance"``), ``[K, V, V]``."""
+    if strategy == "spatial":
+        return spatial_partitions(layout)
+    if strategy == "distance":
+        return distance_partitions(layout, max_hop)
+    raise ValueError(f"unknown partition strategy {strategy!r}; expected one of {list(STRATEGIES)}")

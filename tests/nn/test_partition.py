@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pygkd.nn.partition import directed_partitions, spatial_partitions
+from pygkd.nn.partition import directed_partitions, distance_partitions, partitions, spatial_partitions
 from pygkd.skeleton import Layout, get_layout, layout_names
 
 # a - b - c - d with e hanging on b and on c (a cycle b-c-e); centre b. Depths: a 1, b 0, c 1, d 2, e 1.
@@ -39,6 +39,27 @@ def test_directed_partitions_by_hand():
     inward = dense({(a, b): 1 / 3, (c, b): 1 / 3, (e, b): 1 / 3, (d, c): 1 / 2, (e, c): 1 / 2, (c, e): 1.0})
     outward = dense({(b, a): 1.0, (b, c): 1 / 2, (e, c): 1 / 2, (c, d): 1.0, (b, e): 1 / 2, (c, e): 1 / 2})
     torch.testing.assert_close(part, torch.stack([torch.eye(5), inward, outward]))
+
+
+def test_distance_partitions_by_hand():
+    part = distance_partitions(TOY, max_hop=2)
+    # joints within two bones: 4 of a (d is three away), 5 of b, c and e, 4 of d (a is three away)
+    n = {a: 4, b: 5, c: 5, d: 4, e: 5}
+    hop0 = dense({(i, i): 1 / n[i] for i in range(5)})
+    hop1 = dense({(j, i): 1 / n[i] for j, i in [(b, a), (a, b), (c, b), (e, b), (b, c), (d, c), (e, c), (c, d),
+                                                (b, e), (c, e)]})
+    hop2 = dense({(j, i): 1 / n[i] for j, i in [(c, a), (e, a), (d, b), (a, c), (b, d), (e, d), (a, e), (d, e)]})
+    torch.testing.assert_close(part, torch.stack([hop0, hop1, hop2]))
+    torch.testing.assert_close(distance_partitions(TOY, max_hop=0), torch.eye(5).unsqueeze(0))
+
+
+def test_partitions_dispatches_and_rejects_unknown_strategies():
+    torch.testing.assert_close(partitions(TOY, "spatial"), spatial_partitions(TOY))
+    torch.testing.assert_close(partitions(TOY, "distance", max_hop=1), distance_partitions(TOY, 1))
+    with pytest.raises(ValueError, match="unknown partition strategy 'hop'"):
+        partitions(TOY, "hop")
+    with pytest.raises(ValueError, match="max_hop must be >= 0"):
+        distance_partitions(TOY, -1)
 
 
 @pytest.mark.parametrize("name", layout_names())

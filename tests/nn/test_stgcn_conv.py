@@ -3,14 +3,14 @@ import pytest
 import torch
 
 from pygkd.nn import STGCNConv
-from pygkd.nn.partition import spatial_partitions
+from pygkd.nn.partition import partitions, spatial_partitions
 from pygkd.skeleton import get_layout
 
 LAYOUTS = ["penn13", "coco17", "kinect20", "uiprmd_kinect22", "ntu25", "uiprmd_vicon39"]
 
 
-def random_conv(layout, c_in=3, c_out=5, dtype=torch.float64) -> STGCNConv:
-    conv = STGCNConv(c_in, c_out, layout).to(dtype)
+def random_conv(layout, c_in=3, c_out=5, dtype=torch.float64, **options) -> STGCNConv:
+    conv = STGCNConv(c_in, c_out, layout, **options).to(dtype)
     with torch.no_grad():
         conv.edge_importance.uniform_(0.5, 1.5)
         conv.lin.bias.normal_()
@@ -20,7 +20,7 @@ def random_conv(layout, c_in=3, c_out=5, dtype=torch.float64) -> STGCNConv:
 def naive(conv: STGCNConv, layout, x: torch.Tensor) -> torch.Tensor:
     """x'_i = b + sum_k W_k sum_j A[k, j, i] m[k, j, i] x_j, with loops over k, i and j."""
     k_parts = conv.num_partitions
-    a = spatial_partitions(layout).to(x.dtype)
+    a = partitions(layout, conv.partition, conv.max_hop).to(x.dtype)
     m = torch.zeros_like(a)
     src, dst = conv.edge_index
     for e in range(src.numel()):  # source j, slot i * K + k
@@ -41,10 +41,11 @@ def naive(conv: STGCNConv, layout, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", LAYOUTS)
 @pytest.mark.parametrize("fuse", [True, False])
-def test_matches_naive(name, fuse):
+@pytest.mark.parametrize("options", [{}, {"partition": "distance", "max_hop": 2}, {"partition": "distance", "max_hop": 3}])
+def test_matches_naive(name, fuse, options):
     torch.manual_seed(0)
     layout = get_layout(name)
-    conv = random_conv(layout)
+    conv = random_conv(layout, **options)
     conv.fuse = fuse
     x = torch.randn(2, 4, layout.num_joints, 3, dtype=torch.float64)
     with torch.no_grad():

@@ -10,7 +10,7 @@ from torch_geometric.nn.inits import ones
 from torch_geometric.typing import OptTensor  # noqa: F401 (names a type in the propagate_type comment)
 
 from ...skeleton import Layout
-from ..partition import spatial_partitions
+from ..partition import partitions
 from ..registry import register_layer
 
 
@@ -25,7 +25,10 @@ class STGCNConv(MessagePassing):
     where :math:`\mathcal{N}_1(i), \mathcal{N}_2(i), \mathcal{N}_3(i)` split the closed neighbourhood of
     joint :math:`i` into the root, centripetal and centrifugal partitions by distance to the layout's
     centre joint (:func:`pygkd.nn.partition.spatial_partitions`), and :math:`m^{k}_{ji}` is the learnable
-    edge importance (initialised to one).
+    edge importance (initialised to one). With ``partition="distance"`` the :math:`K = D + 1` partitions
+    hold the joints :math:`0, 1, \dots, D` bones from :math:`i` (:func:`pygkd.nn.partition.distance_partitions`,
+    :math:`D` = ``max_hop``), each message divided by the number of joints within :math:`D` bones instead:
+    EfficientGCN's spatial graph convolution (``max_hop=2``).
 
     The graph is fixed by the layout. It is stored as a bipartite graph from the :math:`V` joints to
     :math:`V K` slots, slot :math:`iK + k` gathering partition :math:`k` of joint :math:`i`, so that one
@@ -41,6 +44,8 @@ class STGCNConv(MessagePassing):
         out_channels: output channels :math:`C_{out}`.
         layout: skeleton layout (joints, bones, centre joint).
         edge_importance: learn :math:`m^{k}_{ji}`; otherwise :math:`m = 1`.
+        partition: ``"spatial"`` (ST-GCN's spatial configuration) or ``"distance"`` (hop distance).
+        max_hop: :math:`D`, the farthest hop distance of the ``"distance"`` partitions.
         bias: learn the additive bias :math:`\mathbf{b}`.
         **kwargs: arguments of :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -55,6 +60,8 @@ class STGCNConv(MessagePassing):
         out_channels: int,
         layout: Layout,
         edge_importance: bool = True,
+        partition: str = "spatial",
+        max_hop: int = 2,
         bias: bool = True,
         **kwargs,
     ) -> None:
@@ -63,10 +70,12 @@ class STGCNConv(MessagePassing):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_joints = layout.num_joints
+        self.partition = partition
+        self.max_hop = max_hop
 
-        partitions = spatial_partitions(layout)  # [K, V (source j), V (root i)]
-        self.num_partitions = partitions.size(0)
-        adj_t = partitions.permute(2, 0, 1).reshape(-1, self.num_joints)  # [i * K + k, j]
+        adjacency = partitions(layout, partition, max_hop)  # [K, V (source j), V (root i)]
+        self.num_partitions = adjacency.size(0)
+        adj_t = adjacency.permute(2, 0, 1).reshape(-1, self.num_joints)  # [i * K + k, j]
         dst, src = adj_t.nonzero(as_tuple=True)
         self.register_buffer("edge_index", torch.stack([src, dst]))
         self.register_buffer("edge_weight", adj_t[dst, src])
@@ -108,5 +117,5 @@ class STGCNConv(MessagePassing):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
-            f"joints={self.num_joints}, partitions={self.num_partitions})"
+            f"joints={self.num_joints}, partition={self.partition!r}, partitions={self.num_partitions})"
         )
