@@ -2,7 +2,8 @@
 
 A config file may name the files it builds on with ``defaults: base`` (or a list, merged left to right,
 the file itself last); names are looked up next to the file, then in the shipped ``configs/`` folder.
-Mappings merge key by key, everything else (lists included) is replaced. ``configs/base.yaml`` lists
+Mappings merge key by key, everything else (lists included) is replaced; a network spec that names another
+``backbone`` replaces the spec it overrides (the old backbone's options would not fit the new one). ``configs/base.yaml`` lists
 every key a config may set: a key it lacks is a typo, and a value of the wrong type or outside its
 choices is rejected here, naming the file (or ``--set``) that set it, instead of deep inside a run.
 Sub-trees handed verbatim to another module (network specs, reader options) are free-form.
@@ -119,11 +120,18 @@ def _merge(dst: dict, src: Mapping, sources: dict[str, str], prefix: str, origin
     """Deep-merge ``src`` into ``dst``, recording which file set each leaf key."""
     for key, value in src.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and isinstance(dst.get(key), dict):
+        if _merges_into(value, dst.get(key)):
             _merge(dst[key], value, sources, f"{dotted}.", origin)
         else:
             dst[key] = copy.deepcopy(value)
             sources[dotted] = origin
+
+
+def _merges_into(value: Any, old: Any) -> bool:
+    """``value`` merges into ``old``: both are mappings and ``value`` names no other backbone."""
+    if not (isinstance(value, Mapping) and isinstance(old, dict)):
+        return False
+    return "backbone" not in value or value["backbone"] == old.get("backbone", value["backbone"])
 
 
 def _apply_override(cfg: dict, item: str, sources: dict[str, str]) -> None:
@@ -143,7 +151,7 @@ def _apply_override(cfg: dict, item: str, sources: dict[str, str]) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"--set {item!r}: {'.'.join(parents[: i + 1])} is not a mapping")
         node = child
-    if isinstance(value, Mapping) and isinstance(node.get(leaf), dict):
+    if _merges_into(value, node.get(leaf)):
         _merge(node[leaf], value, sources, f"{key}.", "--set")
     else:
         node[leaf] = value

@@ -27,6 +27,16 @@ def test_inheritance_merges_mappings_key_by_key(child):
     assert cfg["name"] == "child" and cfg["out"] == "runs/child"
 
 
+def test_a_spec_naming_another_backbone_replaces_the_old_spec(child, tmp_path):
+    cfg = load_config(child, ["model.teacher={backbone: efficientgcn, scale: 0}", "model.student={dropout: 0.1}"])
+    assert cfg["model"]["teacher"] == {"backbone": "efficientgcn", "scale": 0}  # no stale 'channels'
+    assert cfg["model"]["student"] == {"backbone": "stgcn", "dropout": 0.1}  # same backbone: merged
+    same = load_config(child, ["model.teacher={backbone: stgcn, strides: [1]}"])
+    assert same["model"]["teacher"] == {"backbone": "stgcn", "channels": [8], "strides": [1]}
+    grandchild = write(tmp_path / "g.yaml", "defaults: child\nmodel: {teacher: {backbone: efficientgcn}}\n")
+    assert load_config(grandchild)["model"]["teacher"] == {"backbone": "efficientgcn"}
+
+
 def test_overrides_are_dotted_and_parsed_as_yaml(child):
     cfg = load_config(child, ["student.alpha=2", "teacher.milestones=[2, 4]", "data.val_split=null",
                               "model.student.channels=[4, 8]", "teacher={lr: 0.2}", "name=x"])
