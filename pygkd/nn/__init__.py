@@ -1,17 +1,20 @@
-"""Networks: spatial message-passing layers, the ST-GCN block and backbone, global and part pooling.
+"""Networks: spatial message-passing layers, the ST-GCN and EfficientGCN backbones, global and part pooling.
 
 ``build_backbone(spec, layout, in_channels, num_classes)`` returns a :class:`Backbone` whose
 ``forward(x [N, M, T, V, C])`` gives ``BackboneOutput(logits [N, K], feature [N, D], part [N, 5, D])``.
 Spatial layers and backbones are chosen by registered name or by dotted path to the user's own class
 (``docs/extending.md``).
 """
-from .backbones import STGCN
+from .attention import STJointAttention
+from .backbones import STGCN, EfficientGCN
 from .base import Backbone, BackboneOutput
 from .block import STGCNBlock
 from .build import build_backbone
 from .conv import AGCNConv, STGCNConv
 from .device import autocast, resolve_device
-from .partition import directed_partitions, spatial_partitions
+from .efficient_temporal import BasicTemporalLayer, SeparableTemporalLayer
+from .multi_input import MultiInput
+from .partition import directed_partitions, distance_partitions, spatial_partitions
 from .pool import global_pool, part_pool, person_mean, scatter_mean, valid_persons
 from .registry import BACKBONES, LAYERS, register_backbone, register_layer, resolve_backbone, resolve_layer
 from .temporal import TemporalConv
@@ -23,12 +26,18 @@ __all__ = [
     "STGCN",
     "Backbone",
     "BackboneOutput",
+    "BasicTemporalLayer",
+    "EfficientGCN",
+    "MultiInput",
+    "STJointAttention",
+    "SeparableTemporalLayer",
     "STGCNBlock",
     "STGCNConv",
     "TemporalConv",
     "autocast",
     "build_backbone",
     "directed_partitions",
+    "distance_partitions",
     "global_pool",
     "part_pool",
     "person_mean",

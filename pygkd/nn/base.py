@@ -34,14 +34,18 @@ class Backbone(nn.Module):
         in_channels: channels ``C`` of the input (e.g. 3 for x, y, z).
         feature_dim: channels ``D`` of the joint features.
         num_classes: number of action classes.
+        dropout: dropout on the global feature before the classifier.
     """
 
-    def __init__(self, layout: Layout, in_channels: int, feature_dim: int, num_classes: int) -> None:
+    def __init__(
+        self, layout: Layout, in_channels: int, feature_dim: int, num_classes: int, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.layout = layout
         self.in_channels = in_channels
         self.feature_dim = feature_dim
         self.register_buffer("part_index", layout.part_index(), persistent=False)
+        self.head_dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(feature_dim, num_classes)
 
     def joint_features(self, x: Tensor) -> Tensor:
@@ -59,4 +63,4 @@ class Backbone(nn.Module):
         valid = valid_persons(x)
         z = self.joint_features(x)
         feature = global_pool(z, valid)
-        return BackboneOutput(self.fc(feature), feature, part_pool(z, self.part_index, valid, NUM_PARTS))
+        return BackboneOutput(self.fc(self.head_dropout(feature)), feature, part_pool(z, self.part_index, valid, NUM_PARTS))

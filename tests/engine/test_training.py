@@ -72,3 +72,15 @@ def test_stages_write_their_outputs_and_rebuild_models_from_checkpoints(tiny_con
     assert sum(map(sum, report["confusion"])) == num_test
     assert (paths.eval / "student_test_op0.5.json").is_file()
     assert evaluate_model(cfg, "student", occlusion=0.5)["confusion"] == report["confusion"]  # seeded OP
+
+
+def test_an_efficientgcn_student_learns_from_an_stgcn_teacher(tiny_config):
+    student_spec = ("model.student={backbone: efficientgcn, scale: 0, blocks: [[16, 1, 1], [16, 1, 1], "
+                    "[16, 2, 1], [16, 1, 1]], stem_channels: 8, temporal_kernel: 3}")
+    cfg = tiny_config("teacher.epochs=1", "student.epochs=1", student_spec)
+    train_teacher(cfg)
+    compute_part_matrix(cfg)
+    assert "train_pmsc" in train_student(cfg)
+    model, card, _ = load_model(RunPaths.of(cfg).student / BEST)
+    assert type(model).__name__ == "EfficientGCN" and card.layout.name == "coco17"
+    assert evaluate_model(cfg, "student")["num_samples"] > 0
