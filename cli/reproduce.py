@@ -2,7 +2,7 @@
 their results tables (see :mod:`pygkd.experiments`).
 
     pygkd reproduce table1 -c penn_action -b cpu --severity mild --severity severe
-    pygkd reproduce table1 table4 table5 -c demo -b smoke
+    pygkd reproduce table1 table3 table4 table5 -c demo -b smoke
 
 Results go to ``<results>/<config>/<budget>/<grid>/`` (``rows.jsonl``, ``table.md``, ``table.csv``); the
 same command run again skips every finished row and resumes an interrupted one.
@@ -36,7 +36,8 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
 
 
 @click.command(help="Run the paper's experiment grids (table1: teacher and students w/o and w/ KD at occlusion "
-               "0 / 0.3 / 0.6; table4: distillation losses; table5: partial HQ and solitary LQ) on one dataset "
+               "0 / 0.3 / 0.6; table3: GCN blocks (ST-GCN, Js-AGCN, EfficientGCN); table4: distillation losses; "
+               "table5: partial HQ and solitary LQ) on one dataset "
                "config, and write each grid's table (mean ± std over seeds). Resumable: rerun the same command.")
 @click.argument("grids", nargs=-1, required=True, type=click.Choice(list(GRIDS)))
 @click.option("--config", "-c", default=DEFAULT_CONFIG, show_default=True,
@@ -62,6 +63,6 @@ def command(grids: tuple[str, ...], config: str, budget: str, seeds: str | None,
         root = results / Path(config).stem / chosen_budget.name
         runner = GridRunner(config, chosen_budget, root, overrides, log=click.echo)
         for name in grids:
-            grid = build_grid(name, severities or (None,))
+            grid = build_grid(name, severities or (None,), chosen_budget.backbones)
             runner.run(grid, chosen_seeds, max_rows, command=invocation)
             click.echo(f"{root / name / 'table.md'}:\n{(root / name / 'table.md').read_text()}")

@@ -1,4 +1,4 @@
-"""The paper's experiment grids (Tables 1, 4, 5) run end to end, resumably, into results tables.
+"""The paper's experiment grids (Tables 1, 3, 4, 5) run end to end, resumably, into results tables.
 
 * :mod:`.grids`: the rows of each table (:class:`Grid`, :class:`Row`, :func:`build_grid`);
 * :mod:`.budget`: epochs, frames, seeds and data slice per row (``configs/budgets/*.yaml``);

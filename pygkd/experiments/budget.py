@@ -9,6 +9,9 @@ A budget file (``configs/budgets/<name>.yaml``)::
     per_class: null       # keep only the first N training and N test samples of each class (a tiny slice)
     set:                  # further config keys (dotted) and their values
       model.teacher: {backbone: stgcn, channels: [32, 64, 128], strides: [1, 2, 2]}
+    backbones:            # table3's GCN blocks at this budget: name -> spec merged into both networks'
+      ST-GCN: {}          # (default: the paper's ST-GCN, Js-AGCN and EfficientGCN-B4)
+      Js-AGCN: {layer: agcn}
 
 ``epochs``, ``frames`` and ``per_class`` may be null (the config's own). A budget turns into a list of
 ``key=value`` overrides (:func:`budget_overrides`), so the engine validates the result like any config.
@@ -24,7 +27,7 @@ import yaml
 
 from ..engine.config import ConfigError, config_dir
 
-BUDGET_KEYS = ("seeds", "epochs", "frames", "per_class", "set")
+BUDGET_KEYS = ("seeds", "epochs", "frames", "per_class", "set", "backbones")
 STAGES = ("teacher", "student")
 ROLE_SECTIONS = ("hq", "lq")
 
@@ -39,6 +42,7 @@ class Budget:
     frames: int | None = None
     per_class: int | None = None
     overrides: tuple[str, ...] = ()  # the ``set`` mapping as ``key=value`` overrides
+    backbones: dict[str, dict] | None = None  # table3's GCN blocks, None: the paper's
 
 
 def budget_dir() -> Path:
@@ -81,7 +85,14 @@ def load_budget(name_or_path: str | Path) -> Budget:
     if not (isinstance(settings, dict) and all(isinstance(k, str) for k in settings)):
         raise ConfigError(f"{path}: set: expected a mapping of dotted config keys to values, got {settings!r}")
     overrides = tuple(f"{key}={json.dumps(value)}" for key, value in settings.items())
-    return Budget(path.stem, tuple(seeds), tree.get("epochs"), tree.get("frames"), tree.get("per_class"), overrides)
+    backbones = tree.get("backbones")
+    if backbones is not None and not (
+        isinstance(backbones, dict) and backbones
+        and all(isinstance(k, str) and isinstance(v, dict) for k, v in backbones.items())
+    ):
+        raise ConfigError(f"{path}: backbones: expected a mapping of names to backbone specs, got {backbones!r}")
+    return Budget(path.stem, tuple(seeds), tree.get("epochs"), tree.get("frames"), tree.get("per_class"), overrides,
+                  backbones)
 
 
 def _is_int(value: Any) -> bool:

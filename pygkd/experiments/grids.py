@@ -6,6 +6,8 @@ A :class:`Grid` is a table: its rows, and the names of the columns that tell the
 
 * ``table1`` (paper Table 1): Teacher (HQ), Student w/o KD and Student w/ KD (LQ) at occlusion
   probabilities OP 0, 0.3, 0.6; the LQ skeletons are occluded in training and at test time.
+* ``table3`` (Table 3, its GCN-block rows): teacher, Student w/o KD and w/ KD with each GCN block, teacher
+  and student alike: ST-GCN, Js-AGCN (2s-AGCN's adaptive layer in the same block plan) and EfficientGCN.
 * ``table4`` (Table 4): the student's distillation term: none / KL / global MSC / part MSC (``L_pmsc``).
 * ``table5`` (Table 5): HQ kept for 80% and 70% of the training instances: the teacher on those, the
   student without and with KD on their LQ skeletons only, and with KD on all LQ skeletons (``D_sol`` too).
@@ -16,10 +18,16 @@ Grids over a synthesised LQ stream may repeat their student rows at several seve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 TABLE1_OCCLUSIONS = (0.0, 0.3, 0.6)
 TABLE5_FRACTIONS = (0.8, 0.7)
+# Table 3's GCN blocks: name -> the backbone spec merged into both networks' specs ({} keeps the config's).
+TABLE3_BACKBONES: dict[str, dict[str, Any]] = {
+    "ST-GCN": {},
+    "Js-AGCN": {"layer": "agcn"},
+    "EfficientGCN-B4": {"backbone": "efficientgcn", "scale": 4},
+}
 LOSS_NAMES = {"none": "L_c", "kl": "L_c + KL", "global_msc": "L_c + global MSC", "pmsc": "L_c + L_pmsc"}
 
 
@@ -85,6 +93,24 @@ def table1(severities: Sequence[str | None] = (None,), occlusions: Sequence[floa
     return Grid("table1", "Part-level KD from HQ skeletons (paper Table 1)", ("Skeleton", "OP"), tuple(rows))
 
 
+def table3(severities: Sequence[str | None] = (None,), backbones: Mapping[str, Mapping] | None = None) -> Grid:
+    """For each GCN block of ``backbones`` (default :data:`TABLE3_BACKBONES`): teacher and Student w/o KD
+    and w/ KD at OP 0, both networks with that block."""
+    rows = []
+    for name, spec in (TABLE3_BACKBONES if backbones is None else backbones).items():
+        tag = "".join(ch if ch.isalnum() else "-" for ch in name.lower())
+        model = {"model.teacher": dict(spec), "model.student": dict(spec)} if spec else {}
+        rows.append(Row(f"teacher-{tag}", "Teacher", "teacher", {"GCN blocks": name, "Skeleton": "HQ"}, model))
+        for severity in severities:
+            columns = {"GCN blocks": name, "Skeleton": _skeleton(severity)}
+            plain = f"student-{tag}{_suffix(severity)}"
+            rows.append(Row(plain, "Student (w/o KD)", "student", columns, {**model, "student.loss": "none"},
+                            severity=severity))
+            rows.append(Row(f"kd-{tag}{_suffix(severity)}", "Student (w/ KD)", "student", columns,
+                            {**model, "student.loss": "pmsc"}, severity=severity, baseline=plain))
+    return Grid("table3", "GCN blocks under part-level KD (paper Table 3)", ("GCN blocks", "Skeleton"), tuple(rows))
+
+
 def table4(severities: Sequence[str | None] = (None,)) -> Grid:
     """The student with each distillation term of :data:`LOSS_NAMES`, at OP 0."""
     rows = []
@@ -125,11 +151,14 @@ def table5(severities: Sequence[str | None] = (None,), fractions: Sequence[float
                 tuple(rows))
 
 
-GRIDS: dict[str, Callable[..., Grid]] = {"table1": table1, "table4": table4, "table5": table5}
+GRIDS: dict[str, Callable[..., Grid]] = {"table1": table1, "table3": table3, "table4": table4, "table5": table5}
 
 
-def build_grid(name: str, severities: Sequence[str | None] = (None,)) -> Grid:
-    """The grid called ``name`` (a key of :data:`GRIDS`) with its student rows at each severity."""
+def build_grid(
+    name: str, severities: Sequence[str | None] = (None,), backbones: Mapping[str, Mapping] | None = None
+) -> Grid:
+    """The grid called ``name`` (a key of :data:`GRIDS`) with its student rows at each severity;
+    ``backbones`` (a budget's) replaces :data:`TABLE3_BACKBONES` in ``table3``."""
     if name not in GRIDS:
         raise KeyError(f"unknown grid {name!r}; expected one of {list(GRIDS)}")
-    return GRIDS[name](severities)
+    return table3(severities, backbones) if name == "table3" else GRIDS[name](severities)

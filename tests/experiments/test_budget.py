@@ -47,6 +47,8 @@ def write(tmp_path, text):
         ("set: [teacher.epochs=3]\n", "set: expected a mapping"),
         ("- 1\n", "expected a mapping"),
         ("seeds: [0\n", "invalid YAML"),
+        ("backbones: [stgcn]\n", "backbones: expected a mapping of names to backbone specs"),
+        ("backbones: {ST-GCN: stgcn}\n", "backbones: expected a mapping of names to backbone specs"),
     ],
 )
 def test_bad_budget_names_the_file(tmp_path, text, message):

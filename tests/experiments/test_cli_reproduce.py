@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import main
-from pygkd.experiments import build_grid, read_records
+from pygkd.experiments import build_grid, load_budget, read_records
 from tests.conftest import shared_data
 
-GRIDS = ("table1", "table4", "table5")
+GRIDS = ("table1", "table3", "table4", "table5")
 
 
 def run(*args: str | Path) -> Result:
@@ -21,7 +21,8 @@ def run(*args: str | Path) -> Result:
 def check_grids(root: Path, severities=(None,)) -> None:
     for name in GRIDS:
         records = read_records(root / name / "rows.jsonl")
-        assert [r["row"] for r in records] == [row.key for row in build_grid(name, severities).rows]
+        grid = build_grid(name, severities, load_budget("smoke").backbones)
+        assert [r["row"] for r in records] == [row.key for row in grid.rows]
         assert all(0 <= r["top1"] <= 100 and r["seconds"]["total"] >= 0 for r in records)
         assert "pending" not in (root / name / "table.md").read_text()
 

@@ -1,10 +1,17 @@
 """The grids hold the paper's rows: settings, occlusions, baselines of the Δ column."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pygkd.experiments import GRIDS, build_grid
-from pygkd.experiments.grids import table1, table5
+from pygkd.engine.config import load_config
+from pygkd.experiments import available_budgets, load_budget
+from pygkd.experiments.budget import budget_overrides
+from pygkd.experiments.grids import TABLE3_BACKBONES, table1, table3, table5
+from pygkd.nn import build_backbone
+from pygkd.skeleton import get_layout
 
 
 @pytest.mark.parametrize("name", list(GRIDS))
@@ -48,6 +55,30 @@ def test_table5_settings():
     assert rows["kd-hq0.8-all"].columns == {"Skeleton": "LQ", "HQ kept": "80%", "LQ used": "100%"}
 
 
+def test_table3_gives_both_networks_each_block():
+    grid = table3(("severe",))
+    assert [row.columns["GCN blocks"] for row in grid.rows] == [name for name in TABLE3_BACKBONES for _ in range(3)]
+    assert grid.row("teacher-st-gcn").settings == {}  # the config's own ST-GCN: shared with table1
+    kd = grid.row("kd-efficientgcn-b4-severe")
+    assert kd.settings == {"model.teacher": {"backbone": "efficientgcn", "scale": 4},
+                           "model.student": {"backbone": "efficientgcn", "scale": 4}, "student.loss": "pmsc"}
+    assert kd.baseline == "student-efficientgcn-b4-severe" and kd.severity == "severe"
+    custom = build_grid("table3", backbones={"Mine": {"layer": "my.module:Conv"}})
+    assert [row.key for row in custom.rows] == ["teacher-mine", "student-mine", "kd-mine"]
+
+
+@pytest.mark.parametrize("budget", available_budgets())
+def test_every_budgets_table3_builds_valid_networks(budget):
+    chosen = load_budget(budget)
+    base = load_config("demo")
+    for row in build_grid("table3", backbones=chosen.backbones).rows:
+        overrides = [*budget_overrides(chosen, base), *(f"{k}={json.dumps(v)}" for k, v in row.settings.items())]
+        cfg = load_config("demo", overrides)
+        teacher = build_backbone(cfg["model"]["teacher"], get_layout("ntu25"), 3, 4)
+        student = build_backbone(cfg["model"]["student"], get_layout("coco17"), 3, 4)
+        assert type(teacher) is type(student) and teacher.feature_dim == student.feature_dim
+
+
 def test_unknown_grid():
     with pytest.raises(KeyError, match="table1"):
-        build_grid("table3")
+        build_grid("table2")
