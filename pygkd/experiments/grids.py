@@ -25,7 +25,8 @@ TABLE5_FRACTIONS = (0.8, 0.7)
 # Table 3's GCN blocks: name -> the backbone spec merged into both networks' specs ({} keeps the config's).
 TABLE3_BACKBONES: dict[str, dict[str, Any]] = {
     "ST-GCN": {},
-    "Js-AGCN": {"layer": "agcn"},
+    "Js-AGCN": {"layer": "agcn", "channels": [64, 64, 64, 64, 128, 128, 128, 256, 256, 256],  # 2s-AGCN's plan
+                "strides": [1, 1, 1, 1, 2, 1, 1, 2, 1, 1]},
     "EfficientGCN-B4": {"backbone": "efficientgcn", "scale": 4},
 }
 LOSS_NAMES = {"none": "L_c", "kl": "L_c + KL", "global_msc": "L_c + global MSC", "pmsc": "L_c + L_pmsc"}
