@@ -1,6 +1,7 @@
-"""Speed of the pygkd ST-GCN (message passing) against dense einsum ST-GCNs with the same weights.
+"""Speed of pygkd's message-passing backbones against dense einsum twins with the same weights.
 
-Two dense references are built here, next to pygkd's :class:`~pygkd.nn.STGCN`:
+Two dense references are built here, next to pygkd's :class:`~pygkd.nn.STGCN` (or, with
+``--backbone efficientgcn``, :class:`~pygkd.nn.EfficientGCN`, whose graph layers are swapped for dense ones):
 
 * ``dense``: the spatial convolution as the field writes it (ST-GCN, PYSKL, CTR-GCN): a 1x1 ``Conv2d``
   to ``K * C_out`` channels on ``[N, C, T, V]`` tensors, then ``einsum('nkctv,kvw->nctw', x, A * M)``;
@@ -16,6 +17,7 @@ time and, as a cross-check that is less sensitive to other processes, the ratio 
 
     python benchmarks/backbone_speed.py                # full table (about 4 minutes on 2 quiet cores)
     python benchmarks/backbone_speed.py --runs 3 --batch 4 --frames 32 --infer-frames 64   # smoke run
+    python benchmarks/backbone_speed.py --backbone efficientgcn --scale 4 --layouts ntu25   # EfficientGCN-B4
 """
 from __future__ import annotations
 
@@ -30,8 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pygkd.nn import STGCN, Backbone
-from pygkd.nn.partition import spatial_partitions
+from pygkd.nn import STGCN, Backbone, EfficientGCN, STGCNConv
+from pygkd.nn.backbones.efficientgcn import GraphLayer
+from pygkd.nn.partition import partitions
 from pygkd.nn.temporal import TemporalConv
 from pygkd.skeleton import Layout, get_layout
 
@@ -45,9 +48,10 @@ PLANS = {
 class DenseGCN(nn.Module):
     """``x' = einsum('nkctv,kvw->nctw', conv1x1(x).view(N, K, C_out, T, V), A * M) + b`` on ``[N, C, T, V]``."""
 
-    def __init__(self, in_channels: int, out_channels: int, layout: Layout) -> None:
+    def __init__(self, in_channels: int, out_channels: int, layout: Layout, partition: str = "spatial",
+                 max_hop: int = 2) -> None:
         super().__init__()
-        self.register_buffer("A", spatial_partitions(layout))
+        self.register_buffer("A", partitions(layout, partition, max_hop))
         self.importance = nn.Parameter(torch.ones_like(self.A))
         self.conv = nn.Conv2d(in_channels, self.A.size(0) * out_channels, 1, bias=False)
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -119,22 +123,52 @@ class DenseSTGCN(Backbone):
         return h.permute(0, 2, 3, 1).reshape(n, m, *h.shape[2:], -1)
 
 
+def dense_gcn_like(src: STGCNConv, layout: Layout, cls: type[DenseGCN]) -> DenseGCN:
+    """A dense spatial layer computing the same function as ``src`` on ``layout`` (weights copied)."""
+    dense = cls(src.in_channels, src.out_channels, layout, src.partition, src.max_hop)
+    k, v, _ = dense.A.shape
+    importance = torch.ones(v * k, v)  # pygkd's [i * K + k, j]; entries off the graph are unused
+    importance[src.edge_index[1], src.edge_index[0]] = src.edge_importance.detach()
+    weight = src.lin.weight.detach().view(-1, k, src.in_channels)  # [C_out, K, C_in]
+    dense.load_state_dict({
+        "A": dense.A, "importance": importance.view(v, k, v).permute(1, 2, 0),
+        "conv.weight": weight.transpose(0, 1).reshape(-1, src.in_channels, 1, 1), "bias": src.lin.bias.detach(),
+    })
+    return dense
+
+
 def dense_like(model: STGCN, channels_last: bool) -> DenseSTGCN:
     """A dense ST-GCN computing the same function as ``model`` (weights copied)."""
     channels = [b.gcn.out_channels for b in model.blocks]
     strides = [b.tcn.conv.stride[0] for b in model.blocks]
     dense = DenseSTGCN(model.layout, model.in_channels, model.fc.out_features, channels, strides, channels_last)
     state = {name: value for name, value in model.state_dict().items() if ".gcn." not in name}
-    for i, (src, dst) in enumerate(zip(model.blocks, dense.blocks)):
-        k, v, _ = dst.gcn.A.shape
-        importance = torch.ones(v * k, v)  # pygkd's [i * K + k, j]; entries off the graph are unused
-        importance[src.gcn.edge_index[1], src.gcn.edge_index[0]] = src.gcn.edge_importance.detach()
-        weight = src.gcn.lin.weight.detach().view(-1, k, src.gcn.in_channels)  # [C_out, K, C_in]
-        state[f"blocks.{i}.gcn.importance"] = importance.view(v, k, v).permute(1, 2, 0)
-        state[f"blocks.{i}.gcn.conv.weight"] = weight.transpose(0, 1).reshape(-1, src.gcn.in_channels, 1, 1)
-        state[f"blocks.{i}.gcn.bias"] = src.gcn.lin.bias.detach()
-        state[f"blocks.{i}.gcn.A"] = dst.gcn.A
+    gcn = DenseChannelsLastGCN if channels_last else DenseGCN
+    for i, block in enumerate(model.blocks):
+        state.update({f"blocks.{i}.gcn.{k}": t for k, t in dense_gcn_like(block.gcn, model.layout, gcn).state_dict().items()})
     dense.load_state_dict(state)
+    return dense.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+class DenseGraphLayer(nn.Module):
+    """:class:`~pygkd.nn.backbones.efficientgcn.GraphLayer` with a dense spatial layer on ``[N, C, T, V]``."""
+
+    def __init__(self, layer: GraphLayer, gcn: DenseGCN) -> None:
+        super().__init__()
+        self.gcn, self.bn, self.residual, self.act = gcn, layer.bn, layer.residual, layer.act
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.bn(self.gcn(x)) + self.residual(x))
+
+
+def dense_efficientgcn_like(model: EfficientGCN, channels_last: bool) -> EfficientGCN:
+    """A copy of ``model`` whose graph layers are dense (the released EfficientGCN's ``SpatialGraphConv``)."""
+    dense = copy.deepcopy(model)
+    gcn = DenseChannelsLastGCN if channels_last else DenseGCN
+    for stage in (*dense.branches, dense.main):
+        for name, layer in list(stage.named_children()):
+            if isinstance(layer, GraphLayer):
+                setattr(stage, name, DenseGraphLayer(layer, dense_gcn_like(layer.gcn, model.layout, gcn)))
     return dense.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
@@ -144,11 +178,16 @@ def relative_error(a: Tensor, b: Tensor) -> float:
 
 def check_agreement(models: dict[str, Backbone], x: Tensor) -> dict[str, float]:
     """Largest relative error of logits, global and part features of every model against the first,
-    computed in float64 on copies so that it measures the arithmetic, not float32 rounding."""
+    computed in float64 on copies so that it measures the arithmetic, not float32 rounding (batch norm on
+    batch statistics, dropout off)."""
     outputs = {}
     for name, model in models.items():
+        twin = copy.deepcopy(model).double().train()
+        for module in twin.modules():
+            if isinstance(module, nn.Dropout):
+                module.eval()
         with torch.no_grad():
-            outputs[name] = copy.deepcopy(model).double()(x.double())
+            outputs[name] = twin(x.double())
     reference = outputs[next(iter(models))]
     return {
         name: max(relative_error(o, r) for o, r in zip(out, reference))
@@ -191,14 +230,21 @@ def infer_step(model: nn.Module, x: Tensor) -> Callable[[], None]:
 
 
 def build_models(layout: Layout, args: argparse.Namespace) -> dict[str, Backbone]:
-    channels, strides = PLANS[args.plan]
     torch.manual_seed(0)
-    model = STGCN(layout, 3, args.classes, channels=channels, strides=strides)
+    if args.backbone == "efficientgcn":
+        model = EfficientGCN(layout, 3, args.classes, scale=args.scale)
+        convs = [m for m in model.modules() if isinstance(m, STGCNConv)]
+        like = dense_efficientgcn_like
+    else:
+        channels, strides = PLANS[args.plan]
+        model = STGCN(layout, 3, args.classes, channels=channels, strides=strides)
+        convs = [block.gcn for block in model.blocks]
+        like = dense_like
     with torch.no_grad():  # non-trivial importance and bias so that the weight copy is really tested
-        for block in model.blocks:
-            block.gcn.edge_importance.uniform_(0.5, 1.5)
-            block.gcn.lin.bias.normal_()
-    return {"pygkd": model, "dense": dense_like(model, False), "dense-best": dense_like(model, True)}
+        for conv in convs:
+            conv.edge_importance.uniform_(0.5, 1.5)
+            conv.lin.bias.normal_()
+    return {"pygkd": model, "dense": like(model, False), "dense-best": like(model, True)}
 
 
 def table_row(layout: str, v: int, setting: str, t: dict[str, tuple[float, float]]) -> str:
@@ -217,7 +263,9 @@ def skeletons(n: int, m: int, t: int, v: int) -> Tensor:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layouts", nargs="+", default=["ntu25", "coco17"])
-    parser.add_argument("--plan", choices=sorted(PLANS), default="stgcn10")
+    parser.add_argument("--backbone", choices=["stgcn", "efficientgcn"], default="stgcn")
+    parser.add_argument("--plan", choices=sorted(PLANS), default="stgcn10", help="ST-GCN's block plan")
+    parser.add_argument("--scale", type=int, default=4, help="EfficientGCN-B<scale>")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--persons", type=int, default=2)
     parser.add_argument("--frames", type=int, default=100)
@@ -230,7 +278,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     print(f"# torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}, "
-          f"plan {args.plan}, median of {args.runs} runs after {args.warmup} warm-up, models interleaved\n")
+          f"{args.backbone} {args.plan if args.backbone == 'stgcn' else f'B{args.scale}'}, median of {args.runs} runs after {args.warmup} warm-up, models interleaved\n")
     print("| layout | V | setting | pygkd ms | dense ms | dense-best ms | pygkd / dense | pygkd / dense-best "
           "| CPU time pygkd / dense | CPU time pygkd / dense-best |")
     print("|---|---|---|---|---|---|---|---|---|---|")
