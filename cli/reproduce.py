@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from pygkd.engine.config import DEFAULT_CONFIG, available_configs
-from pygkd.experiments import GRIDS, GridRunner, available_budgets, build_grid, load_budget
+from pygkd.experiments import GRIDS, GridRunner, available_budgets, build_grid, load_budget, read_records
 
 from .run_options import user_errors
 
@@ -63,6 +63,10 @@ def command(grids: tuple[str, ...], config: str, budget: str, seeds: str | None,
         root = results / Path(config).stem / chosen_budget.name
         runner = GridRunner(config, chosen_budget, root, overrides, log=click.echo)
         for name in grids:
-            grid = build_grid(name, severities or (None,), chosen_budget.backbones)
-            runner.run(grid, chosen_seeds, max_rows, command=invocation)
+            asked = list(severities or (None,))
+            recorded = [r["severity"] for r in read_records(root / name / "rows.jsonl") if r["role"] == "student"]
+            shown = asked + [s for s in dict.fromkeys(recorded) if s not in asked]  # other runs' rows stay shown
+            grid = build_grid(name, asked, chosen_budget.backbones)
+            runner.run(grid, chosen_seeds, max_rows, command=invocation,
+                       table_grid=build_grid(name, shown, chosen_budget.backbones))
             click.echo(f"{root / name / 'table.md'}:\n{(root / name / 'table.md').read_text()}")

@@ -235,9 +235,11 @@ class GridRunner:
     # ------------------------------------------------------------------------------------------- grid
 
     def run(self, grid: Grid, seeds: Sequence[int] | None = None, max_rows: int | None = None,
-            command: str | None = None) -> list[Summary]:
+            command: str | None = None, table_grid: Grid | None = None) -> list[Summary]:
         """Run every row of ``grid`` at every seed (the budget's by default) that ``rows.jsonl`` lacks,
-        appending a record and rewriting the tables after each; stop after ``max_rows`` new rows.
+        appending a record and rewriting the tables after each; stop after ``max_rows`` new rows. The
+        tables show the rows of ``table_grid`` (default ``grid``): a larger grid keeps the rows that other
+        runs of the folder recorded (e.g. at other severities) in the table.
 
         Raises:
             ConfigError: a row's config is invalid (checked for all rows before any trains), or
@@ -276,9 +278,9 @@ class GridRunner:
                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
             append_record(rows_file, record)
-            write_tables(grid, folder, len(seeds))
+            write_tables(table_grid or grid, folder, len(seeds))
             ran += 1
             reused = " (trained before)" if result["reused"] else ""
             self.log(f"{where}: top-1 {result['top1']:.2f}, top-5 {result['top5']:.2f}, "
                      f"{result['seconds']['total'] / 60:.1f} min{reused}")
-        return write_tables(grid, folder, len(seeds))
+        return write_tables(table_grid or grid, folder, len(seeds))

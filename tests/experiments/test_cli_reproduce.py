@@ -12,6 +12,8 @@ from pygkd.experiments import build_grid, load_budget, read_records
 from tests.conftest import shared_data
 
 GRIDS = ("table1", "table3", "table4", "table5")
+SYNTHETIC_LQ = ("data.lq={stream: hq, transforms: [{name: SynthesizeLQ, target: coco17}, "
+                "{name: FixLength, length: 16}, {name: Normalize, coords: 2}]}")
 
 
 def run(*args: str | Path) -> Result:
@@ -30,16 +32,20 @@ def check_grids(root: Path, severities=(None,)) -> None:
 @pytest.mark.slow
 def test_every_grid_on_synthetic_data(tmp_path):
     result = run(*GRIDS, "-c", "demo", "-b", "smoke", "--results", tmp_path, "--severity", "severe",
-                 "--set", "data.lq={stream: hq, transforms: [{name: SynthesizeLQ, target: coco17}, "
-                 "{name: FixLength, length: 16}, {name: Normalize, coords: 2}]}")
+                 "--set", SYNTHETIC_LQ)
     assert result.exit_code == 0, result.output
     check_grids(tmp_path / "demo" / "smoke", ("severe",))
     assert "| Student (w/ KD) | LQ (severe) | 0.6 |" in result.output
 
     again = run("table1", "-c", "demo", "-b", "smoke", "--results", tmp_path, "--severity", "severe", "--set",
-                "data.lq={stream: hq, transforms: [{name: SynthesizeLQ, target: coco17}, "
-                "{name: FixLength, length: 16}, {name: Normalize, coords: 2}]}")
+                SYNTHETIC_LQ)
     assert again.exit_code == 0 and again.output.count("done before") == len(build_grid("table1", ("severe",)).rows)
+
+    mild = run("table1", "-c", "demo", "-b", "smoke", "--results", tmp_path, "--severity", "mild", "--set",
+               SYNTHETIC_LQ)
+    assert mild.exit_code == 0 and mild.output.count("done before") == 1  # the shared teacher
+    table = (tmp_path / "demo" / "smoke" / "table1" / "table.md").read_text()
+    assert "| Student (w/ KD) | LQ (mild) | 0.6 |" in table and "| Student (w/ KD) | LQ (severe) | 0.6 |" in table
 
 
 @pytest.mark.slow
