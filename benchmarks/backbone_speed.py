@@ -145,7 +145,8 @@ def dense_like(model: STGCN, channels_last: bool) -> DenseSTGCN:
     state = {name: value for name, value in model.state_dict().items() if ".gcn." not in name}
     gcn = DenseChannelsLastGCN if channels_last else DenseGCN
     for i, block in enumerate(model.blocks):
-        state.update({f"blocks.{i}.gcn.{k}": t for k, t in dense_gcn_like(block.gcn, model.layout, gcn).state_dict().items()})
+        twin = dense_gcn_like(block.gcn, model.layout, gcn)
+        state.update({f"blocks.{i}.gcn.{k}": t for k, t in twin.state_dict().items()})
     dense.load_state_dict(state)
     return dense.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
@@ -278,7 +279,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     print(f"# torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}, "
-          f"{args.backbone} {args.plan if args.backbone == 'stgcn' else f'B{args.scale}'}, median of {args.runs} runs after {args.warmup} warm-up, models interleaved\n")
+          f"{args.backbone} {args.plan if args.backbone == 'stgcn' else f'B{args.scale}'}, "
+          f"median of {args.runs} runs after {args.warmup} warm-up, models interleaved\n")
     print("| layout | V | setting | pygkd ms | dense ms | dense-best ms | pygkd / dense | pygkd / dense-best "
           "| CPU time pygkd / dense | CPU time pygkd / dense-best |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -16,7 +16,8 @@ from pathlib import Path
 import click
 
 from pygkd.engine.config import DEFAULT_CONFIG, available_configs
-from pygkd.experiments import GRIDS, GridRunner, available_budgets, build_grid, load_budget, read_records
+from pygkd.experiments import GRIDS, GridRunner, available_budgets, build_grid, load_budget
+from pygkd.experiments.results import ROWS_FILE, recorded_severities
 
 from .run_options import user_errors
 
@@ -64,8 +65,8 @@ def command(grids: tuple[str, ...], config: str, budget: str, seeds: str | None,
         runner = GridRunner(config, chosen_budget, root, overrides, log=click.echo)
         for name in grids:
             asked = list(severities or (None,))
-            recorded = [r["severity"] for r in read_records(root / name / "rows.jsonl") if r["role"] == "student"]
-            shown = asked + [s for s in dict.fromkeys(recorded) if s not in asked]  # other runs' rows stay shown
+            recorded = recorded_severities(root / name / ROWS_FILE)
+            shown = asked + [s for s in recorded if s not in asked]  # other runs' rows stay in the table
             grid = build_grid(name, asked, chosen_budget.backbones)
             runner.run(grid, chosen_seeds, max_rows, command=invocation,
                        table_grid=build_grid(name, shown, chosen_budget.backbones))

@@ -3,8 +3,8 @@
 A config file may name the files it builds on with ``defaults: base`` (or a list, merged left to right,
 the file itself last); names are looked up next to the file, then in the shipped ``configs/`` folder.
 Mappings merge key by key, everything else (lists included) is replaced; a network spec that names another
-``backbone`` replaces the spec it overrides (the old backbone's options would not fit the new one). ``configs/base.yaml`` lists
-every key a config may set: a key it lacks is a typo, and a value of the wrong type or outside its
+``backbone`` replaces the spec it overrides (the old backbone's options would not fit the new one).
+``configs/base.yaml`` lists every key a config may set: a key it lacks is a typo, and a value of the wrong type or outside its
 choices is rejected here, naming the file (or ``--set``) that set it, instead of deep inside a run.
 Sub-trees handed verbatim to another module (network specs, reader options) are free-form.
 

@@ -46,6 +46,11 @@ def read_records(path: Path) -> list[dict]:
     return records
 
 
+def recorded_severities(path: Path) -> list[str | None]:
+    """The LQ severities of the student records of a ``rows.jsonl``, in order of first appearance."""
+    return list(dict.fromkeys(r["severity"] for r in read_records(path) if r["role"] == "student"))
+
+
 def append_record(path: Path, record: Mapping) -> None:
     """Append one record as a line of JSON and flush it to disk."""
     with open(path, "a") as f:

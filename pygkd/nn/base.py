@@ -63,4 +63,5 @@ class Backbone(nn.Module):
         valid = valid_persons(x)
         z = self.joint_features(x)
         feature = global_pool(z, valid)
-        return BackboneOutput(self.fc(self.head_dropout(feature)), feature, part_pool(z, self.part_index, valid, NUM_PARTS))
+        part = part_pool(z, self.part_index, valid, NUM_PARTS)
+        return BackboneOutput(self.fc(self.head_dropout(feature)), feature, part)

@@ -14,7 +14,8 @@ def temporal_residual(channels: int, stride: int) -> nn.Module:
 
 class BasicTemporalLayer(nn.Module):
     r"""A residual temporal convolution:
-    :math:`\mathbf{x}^{\prime} = \sigma\big(\mathrm{BN}(\mathbf{W}_{k,s} \ast_t \mathbf{x}) + \mathrm{R}(\mathbf{x})\big)`.
+    :math:`\mathbf{x}^{\prime} = \sigma\big(\mathrm{BN}(\mathbf{W}_{k,s} \ast_t \mathbf{x})
+    + \mathrm{R}(\mathbf{x})\big)`.
 
     Args:
         channels: :math:`C` (in and out).

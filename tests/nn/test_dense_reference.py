@@ -1,6 +1,6 @@
 """pygkd's STGCN and EfficientGCN compute the same functions as the dense einsum twins of
-benchmarks/backbone_speed.py (the formulation of ST-GCN / PYSKL / EfficientGCN) given the same weights: network-level equivalence, and a check that
-the benchmark compares like with like."""
+benchmarks/backbone_speed.py (the formulation of ST-GCN / PYSKL / EfficientGCN) given the same weights:
+network-level equivalence, and a check that the benchmark compares like with like."""
 import argparse
 import importlib.util
 from pathlib import Path

@@ -41,7 +41,8 @@ def naive(conv: STGCNConv, layout, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", LAYOUTS)
 @pytest.mark.parametrize("fuse", [True, False])
-@pytest.mark.parametrize("options", [{}, {"partition": "distance", "max_hop": 2}, {"partition": "distance", "max_hop": 3}])
+@pytest.mark.parametrize("options", [{}, {"partition": "distance", "max_hop": 2},
+                                     {"partition": "distance", "max_hop": 3}])
 def test_matches_naive(name, fuse, options):
     torch.manual_seed(0)
     layout = get_layout(name)

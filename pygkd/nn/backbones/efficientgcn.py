@@ -14,6 +14,7 @@ from torch_geometric.nn.conv import MessagePassing
 from ...skeleton import Layout
 from ..attention import STJointAttention
 from ..base import Backbone
+from ..conv import STGCNConv
 from ..efficient_temporal import BasicTemporalLayer, SeparableTemporalLayer
 from ..multi_input import INPUTS, MultiInput
 from ..registry import register_backbone, resolve_layer
@@ -185,7 +186,7 @@ class EfficientGCN(Backbone):
         self.blocks = scaled
         layer_cls = resolve_layer(layer)
         if layer_args is None:
-            layer_args = {"partition": "distance", "max_hop": 2} if layer == "stgcn" else {}
+            layer_args = {"partition": "distance", "max_hop": 2} if layer_cls is STGCNConv else {}
         layer_args = dict(layer_args)
         if edge_importance is not None:
             layer_args["edge_importance"] = edge_importance
