@@ -158,12 +158,13 @@ def pair_dataset(cfg: Mapping, prepared: PreparedDataset, indices: np.ndarray, p
     )
 
 
-def model_card(cfg: Mapping, role: str, dataset: SkeletonDataset) -> ModelCard:
+def model_card(cfg: Mapping, role: str, dataset: SkeletonDataset, precision: str = "float32") -> ModelCard:
     """The card of ``role``'s network: its layout and input channels are those of ``dataset``'s graphs
-    after the transform (an LQ synthesis changes both), probed on the first sample."""
+    after the transform (an LQ synthesis changes both), probed on the first sample; ``precision`` is the
+    arithmetic it trains in."""
     probe = dataset[0]
     return ModelCard(role, dict(cfg["model"][role]), get_layout(probe.layout), probe.x.size(-1),
-                     list(dataset.prepared.class_names))
+                     list(dataset.prepared.class_names), precision)
 
 
 def train_loader(dataset: Dataset, batch_sampler: Sampler, num_workers: int) -> DataLoader:

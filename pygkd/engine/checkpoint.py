@@ -39,6 +39,8 @@ class ModelCard:
         layout: the skeleton layout the network reads.
         in_channels: input channels ``C``.
         class_names: the ``K`` class names, in label order.
+        precision: the arithmetic it was trained in (``float32``, ``bfloat16``, ``float16``); a network
+            loads and evaluates in any precision.
     """
 
     role: str
@@ -46,6 +48,7 @@ class ModelCard:
     layout: Layout
     in_channels: int
     class_names: list[str]
+    precision: str = "float32"
 
     @property
     def num_classes(self) -> int:
@@ -65,13 +68,15 @@ class ModelCard:
             "layout": self.layout.to_dict(),
             "in_channels": self.in_channels,
             "class_names": list(self.class_names),
+            "precision": self.precision,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping, source: str = "<checkpoint>") -> "ModelCard":
         # A built-in layout compares equal to its stored copy; a custom one is registered under its name.
         layout = register_layout(layout_from_dict(d["layout"], source=f"{source}: layout"))
-        return cls(d["role"], dict(d["spec"]), layout, int(d["in_channels"]), list(d["class_names"]))
+        return cls(d["role"], dict(d["spec"]), layout, int(d["in_channels"]), list(d["class_names"]),
+                   str(d.get("precision", "float32")))
 
 
 def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> None:
