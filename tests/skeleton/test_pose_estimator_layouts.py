@@ -1,9 +1,11 @@
 """The pose estimators' layouts against the tools' published keypoint tables, and their parts and mirrors."""
 import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from pygkd.skeleton import PARTS, get_layout
+from pygkd.skeleton import PARTS, get_layout, joint_mapping
 
 # As published: OpenPose doc/02_output.md and src/openpose/pose/poseParameters.cpp (POSE_BODY_25_BODY_PARTS,
 # POSE_COCO_BODY_PARTS), the Halpe-FullBody README ("26 body keypoints"; its "Rknee" spelled RKnee here) and
@@ -81,3 +83,20 @@ def test_every_left_joint_is_mirrored_and_the_graph_is_connected(name):
         assert PARTS[layout.part[b]] == PARTS[layout.part[a]].replace("left", "right")
     assert int(layout.hop_distance().max()) < layout.num_joints  # every joint reachable from every joint
     assert len(layout.bones) == layout.num_joints - 1  # a tree: no bone twice, no cycle
+
+
+def test_the_documented_tables_are_the_layouts_and_their_mappings():
+    """docs/formats.md ("Pose-estimator layouts"): the joint-order table and the mapping table to coco17."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "formats.md").read_text()
+    section = doc.split("## Pose-estimator layouts", 1)[1]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()
+            if re.match(r"\| \d+ ", line)]
+    order, to_coco = rows[:33], rows[33:]
+    code = {"H": "head", "LA": "left_arm", "RA": "right_arm", "LL": "left_leg", "RL": "right_leg"}
+    for column, name in enumerate(ESTIMATORS, start=1):
+        layout = get_layout(name)
+        cells = [r[column].split()[:2] for r in order if r[column]]
+        assert [j for j, _ in cells] == list(layout.joints)
+        assert [code[p] for _, p in cells] == [PARTS[p] for p in layout.part]
+        w = joint_mapping(name, "coco17").weights
+        assert [int(r[column]) for r in to_coco] == [int(np.flatnonzero(row)[0]) for row in w]
