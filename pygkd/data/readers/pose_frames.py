@@ -47,7 +47,8 @@ COCO_COUNTS = (17,)
 MMPOSE_COUNTS = (17, 26, 133)
 ALPHAPOSE_COUNTS = (17, 26, 136)
 MEDIAPIPE_COUNTS = (33,)
-RESULT_COUNTS = (17, 26, 136)  # COCO results are 17; AlphaPose writes the same records with 26 or 136
+RESULT_COUNTS = (17, 26, 136)
+MAX_SPAN_FACTOR = 100  # frame numbers may leave gaps (no detection), up to this many frames per frame read  # COCO results are 17; AlphaPose writes the same records with 26 or 136
 
 
 @dataclass
@@ -305,8 +306,9 @@ def order_frames(frames: Sequence[PoseFrame], where: str) -> list[PoseFrame]:
     """Frames sorted by ``index``, gaps filled with empty frames (an estimator skips images where it saw
     nobody), so that position = ``index - first index``. Frames without an index keep their order.
 
-    Raises :class:`DataFormatError` for two frames of one index (naming both sources) and for a clip that
-    mixes frames with and without an index.
+    Raises :class:`DataFormatError` for two frames of one index (naming both sources), for a clip that
+    mixes frames with and without an index, and for numbers spread over more than ``MAX_SPAN_FACTOR`` times
+    as many frames as there are (image names that are not frame numbers, e.g. timestamps).
     """
     if not frames:
         raise DataFormatError(f"{where}: no frames")
@@ -320,9 +322,14 @@ def order_frames(frames: Sequence[PoseFrame], where: str) -> list[PoseFrame]:
     for a, b in zip(ordered, ordered[1:]):
         if a.index == b.index:
             raise DataFormatError(f"{where}: frame {a.index} appears twice: {a.source} and {b.source}")
-    first = ordered[0].index
+    first, span = ordered[0].index, ordered[-1].index - ordered[0].index + 1
+    if span > MAX_SPAN_FACTOR * len(ordered) + MAX_SPAN_FACTOR:
+        raise DataFormatError(
+            f"{where}: frame numbers {first}..{ordered[-1].index} for {len(ordered)} frames ({ordered[0].source} .. "
+            f"{ordered[-1].source}); expected the frames of one clip, numbered in steps of 1"
+        )
     out = [PoseFrame(first + t, [], None, f"{where}: frame {first + t} (no detection)")
-           for t in range(ordered[-1].index - first + 1)]
+           for t in range(span)]
     for f in ordered:
         out[f.index - first] = f
     return out
