@@ -68,7 +68,7 @@ def test_openpose_wrong_count_in_one_frame_names_the_file(tmp_path):
         one(tmp_path / "c")
     data["people"][0]["pose_keypoints_2d"] = values[:60]
     paths[1].write_text(json.dumps(data))
-    with pytest.raises(DataFormatError, match=rf"{paths[1]}: person 0: pose_keypoints_2d has 20 keypoints, expected 25"):
+    with pytest.raises(DataFormatError, match=rf"{paths[1]}: person 0: pose_keypoints_2d has 20 keypoints, expected"):
         one(tmp_path / "c")
 
 

@@ -129,6 +129,6 @@ def test_order_frames_sorts_fills_gaps_and_names_duplicates():
     with pytest.raises(DataFormatError, match="clip: b has no frame number, unlike the others"):
         order_frames(frames + [unnumbered[1]], "clip")
     stamps = [PoseFrame(i, person, "openpose18", f"{i}.jpg") for i in (20231203120000, 20231203120001)]
-    with pytest.raises(DataFormatError, match=r"clip: frame numbers 0..20231203120000 for 2 frames \(0.jpg .. 20231203120000.jpg\)"):
+    with pytest.raises(DataFormatError, match=r"clip: frame numbers 0..20231203120000 for 2 frames \(0.jpg .. 2023"):
         order_frames([stamps[0], PoseFrame(0, person, "openpose18", "0.jpg")], "clip")
     assert len(order_frames(stamps, "clip")) == 2

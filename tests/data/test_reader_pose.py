@@ -127,6 +127,10 @@ def test_hq_option_errors(tmp_path):
         get_reader("mmpose")(tmp_path / "lq", hq_reader="kinect", hq_root=tmp_path)
     with pytest.raises(DataFormatError, match="'hq' needs hq_reader"):
         get_reader("mmpose")(tmp_path / "lq", labels="hq")
+    with pytest.raises(DataFormatError, match=r"splits=s.csv: with labels=hq the splits are the HQ reader's too"):
+        get_reader("mmpose")(tmp_path / "lq", splits="s.csv", hq_reader="npz", hq_root=tmp_path)
+    with pytest.raises(DataFormatError, match=r"splits=0.8: expected a clip,split CSV file, fractions"):
+        get_reader("mmpose")(tmp_path / "lq", splits=0.8)
 
 
 # ------------------------------------------------------------------------------ pygkd prepare
@@ -144,8 +148,8 @@ def test_prepare_coco_results_with_images_and_hq(tmp_path):
     write_hq_npz(tmp_path / "hq.npz", ["c1", "c0"], [1, 0], {"train": [0, 1]})
     out = tmp_path / "prepared"
     result = run("prepare", "coco_results", "--root", results, "--out", out, "-o", f"images={tmp_path / 'ann.json'}",
-                 "-o", f"labels={tmp_path / 'labels.csv'}", "-o", "hq_reader=npz", "-o", f"hq_root={tmp_path / 'hq.npz'}",
-                 "-o", "splits=hq")
+                 "-o", f"labels={tmp_path / 'labels.csv'}", "-o", "hq_reader=npz",
+                 "-o", f"hq_root={tmp_path / 'hq.npz'}", "-o", "splits=hq")
     assert result.exit_code == 0, result.output
     prepared = PreparedDataset(out)
     assert prepared.sample_ids == ["c1", "c0", "c4"] and prepared.labels.tolist() == [1, 0, 1]
@@ -159,7 +163,8 @@ def test_prepare_mmpose_with_labels_and_a_bad_label(tmp_path):
     (tmp_path / "labels.csv").write_text("clip,label\nc0,jump\nc1,run\n")
     out = tmp_path / "prepared"
     result = run("prepare", "mmpose", "--root", tmp_path / "clips", "--out", out,
-                 "-o", f"labels={tmp_path / 'labels.csv'}", "-o", "splits={train: 0.5, test: 0.5}", "-o", "num_persons=1")
+                 "-o", f"labels={tmp_path / 'labels.csv'}", "-o", "splits={train: 0.5, test: 0.5}",
+                 "-o", "num_persons=1")
     assert result.exit_code == 0, result.output
     assert "clips: 2 samples, 2 classes" in result.output
     info = json.loads(run("info", out, "--json").output)

@@ -47,8 +47,8 @@ COCO_COUNTS = (17,)
 MMPOSE_COUNTS = (17, 26, 133)
 ALPHAPOSE_COUNTS = (17, 26, 136)
 MEDIAPIPE_COUNTS = (33,)
-RESULT_COUNTS = (17, 26, 136)
-MAX_SPAN_FACTOR = 100  # frame numbers may leave gaps (no detection), up to this many frames per frame read  # COCO results are 17; AlphaPose writes the same records with 26 or 136
+RESULT_COUNTS = (17, 26, 136)  # COCO results are 17; AlphaPose writes the same records with 26 or 136
+MAX_SPAN_FACTOR = 100  # frame numbers may leave gaps (no detection), up to this many frames per frame read
 
 
 @dataclass
@@ -222,6 +222,14 @@ def mediapipe_person(landmarks: Any, where: str) -> tuple[PersonPose, str]:
 # --------------------------------------------------------------------------------------------- frames
 
 
+def image_frame(image_id: Any, where: str) -> int:
+    """The frame number of a result's ``image_id``: a number is itself, a file name (AlphaPose,
+    ``"12.jpg"``) gives it by its digits."""
+    if isinstance(image_id, str):
+        return frame_number(image_id, where)
+    return _index(image_id, where, "image_id")
+
+
 def frame_of(index: int | None, parsed: list[tuple[PersonPose, str]], where: str) -> PoseFrame:
     """A frame of persons that must share one layout."""
     layouts = dict.fromkeys(layout for _, layout in parsed)
@@ -247,8 +255,8 @@ def openpose_frame(obj: dict, where: str) -> PoseFrame:
     return frame_of(None, [openpose_person(p, f"{where}: person {i}") for i, p in enumerate(people)], where)
 
 
-def mmpose_frame(obj: dict, where: str, key: str = "frame_id") -> PoseFrame:
-    index = _index(obj[key], where, key) if key in obj else None
+def mmpose_frame(obj: dict, where: str) -> PoseFrame:
+    index = _index(obj["frame_id"], where, "frame_id") if "frame_id" in obj else None
     instances = _list_of(obj["instances"], where, "instances")
     return frame_of(index, [mmpose_person(p, f"{where}: instance {i}") for i, p in enumerate(instances)], where)
 
@@ -263,17 +271,13 @@ def mediapipe_frame(obj: dict, where: str) -> PoseFrame:
 
 
 def results_frame(results: list, where: str, counts: Sequence[int] = RESULT_COUNTS) -> PoseFrame:
-    """The COCO / AlphaPose results of one image; they must share one ``image_id``. An integer id is the
-    frame number; a file name (AlphaPose, ``"12.jpg"``) gives it by its digits."""
+    """The COCO / AlphaPose results of one image; they must share one ``image_id`` (:func:`image_frame`)."""
     ids = dict.fromkeys(r.get("image_id") if isinstance(r, dict) else None for r in results)
     if len(ids) != 1:
         raise DataFormatError(f"{where}: results of several images {list(ids)[:3]}; a frame is one image_id")
     (image_id,) = ids
-    if isinstance(image_id, str):
-        index = frame_number(image_id, where)
-    else:
-        index = _index(image_id, where, "image_id")
-    return frame_of(index, [result_person(r, f"{where}: result {i}", counts) for i, r in enumerate(results)], where)
+    persons = [result_person(r, f"{where}: result {i}", counts) for i, r in enumerate(results)]
+    return frame_of(image_frame(image_id, where), persons, where)
 
 
 def parse_frame(obj: Any, where: str) -> PoseFrame:
