@@ -88,16 +88,18 @@ class PoseFrame:
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """An int or float (numpy's too), not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def numbers(values: Any, where: str, what: str) -> np.ndarray:
     """A JSON list of numbers -> float64 array; anything else is a :class:`DataFormatError`."""
     if not isinstance(values, (list, tuple)):
         raise DataFormatError(f"{where}: {what} is a {type(values).__name__}, expected a list of numbers")
-    for k, value in enumerate(values):
-        if not is_number(value):
-            raise DataFormatError(f"{where}: {what}[{k}] is {value!r}, expected a number")
+    if not all(type(v) is float or type(v) is int for v in values):  # the fast path: what json gives
+        for k, value in enumerate(values):
+            if not is_number(value):
+                raise DataFormatError(f"{where}: {what}[{k}] is {value!r}, expected a number")
     return np.asarray(values, dtype=np.float64)
 
 
