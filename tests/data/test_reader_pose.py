@@ -14,7 +14,10 @@ from pygkd.data.dataset import PairDataset
 from pygkd.data.raw import DataFormatError
 from pygkd.data.readers import get_reader
 from pygkd.data.store import PreparedDataset, prepare
-from tests.data.pose_writers import pose, write_alphapose, write_coco_results, write_mmpose_inferencer
+from pygkd.skeleton import layout_names
+from tests.data.pose_writers import (
+    pose, write_alphapose, write_coco_results, write_mediapipe_csv, write_mmpose_inferencer, write_openpose,
+)
 
 
 def mmpose_clips(root: Path, clips: dict[str, str], frames: int = 2) -> dict[str, list]:
@@ -176,3 +179,32 @@ def test_prepare_mmpose_with_labels_and_a_bad_label(tmp_path):
               "-o", f"labels={tmp_path / 'labels.csv'}", "-o", "class_names=[jump, run]")
     assert bad.exit_code == 1 and "labels.csv:3: unknown label 'jmup' of clip 'c1'" in bad.output
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("fmt", ["openpose", "alphapose", "mediapipe"])
+def test_prepare_every_estimator_layout(tmp_path, fmt):
+    layout, joints = {"openpose": ("body25", 25), "alphapose": ("halpe26", 26), "mediapipe": ("mediapipe33", 33)}[fmt]
+    if layout not in layout_names():
+        pytest.skip(f"layout {layout} is registered by the layouts work")
+    root = tmp_path / "clips"
+    written = {}
+    for k, (clip, label) in enumerate({"c0": "walk", "c1": "run", "c2": "walk"}.items()):
+        poses = [[pose(joints, 100 * k + t, 10, 0.5), pose(joints, 50 + 100 * k, 10, 0.25)] for t in range(3)]
+        if fmt == "openpose":
+            write_openpose(root / label / clip, "video", poses)
+        elif fmt == "alphapose":
+            write_alphapose(root / label / clip / "alphapose-results.json", poses,
+                            boxes=[[[100.0 * k + t, 10, 8, 13], [50.0 + 100 * k, 10, 8, 13]] for t in range(3)])
+        else:
+            write_mediapipe_csv(root / label / f"{clip}.csv", poses)
+        written[clip] = poses
+    (tmp_path / "splits.csv").write_text("clip,split\nc0,train\nc1,train\nc2,test\n")
+    out = tmp_path / "prepared"
+    result = run("prepare", fmt, "--root", root, "--out", out, "-o", f"splits={tmp_path / 'splits.csv'}")
+    assert result.exit_code == 0, result.output
+    prepared = PreparedDataset(out)
+    assert prepared.streams["lq"].layout == layout and prepared.class_names == ["run", "walk"]
+    assert sorted(prepared.sample_ids) == ["c0", "c1", "c2"] and prepared.split("test").tolist() == [
+        prepared.sample_ids.index("c2")]
+    k = prepared.sample_ids.index("c1")
+    np.testing.assert_array_equal(prepared.keypoints("lq", k)[:, 2], np.stack([p for p in written["c1"][2]]))
