@@ -103,6 +103,24 @@ def numbers(values: Any, where: str, what: str) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
+def number_rows(rows: Any, width: int, where: str, what: str, row_name: str) -> np.ndarray:
+    """A JSON list of rows of ``width`` numbers -> ``[K, width]`` float64; anything else is a
+    :class:`DataFormatError` naming the first bad row."""
+    if not isinstance(rows, list):
+        raise DataFormatError(f"{where}: {what} is a {type(rows).__name__}, expected a list of {row_name}s")
+    try:
+        table = np.array(rows)
+    except ValueError:  # ragged
+        table = None
+    if table is not None and table.dtype.kind in "iuf" and table.shape == (len(rows), width):
+        return table.astype(np.float64)
+    for k, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != width:
+            raise DataFormatError(f"{where}: {what}[{k}] is {row!r}, expected {row_name}")
+        numbers(row, where, f"{what}[{k}]")
+    return np.zeros((0, width))  # an empty list
+
+
 def layout_of(count: int, allowed: Sequence[int], where: str, what: str) -> tuple[str, int]:
     """(layout, joints kept) of ``count`` keypoints, which must be one of the format's ``allowed`` counts."""
     if count not in allowed:
@@ -114,13 +132,12 @@ def layout_of(count: int, allowed: Sequence[int], where: str, what: str) -> tupl
 def checked_pose(xy: np.ndarray, score: np.ndarray, keep: int, where: str) -> np.ndarray:
     """``xy [K, 2]`` and ``score [K]`` -> ``[keep, 3]`` float32; coordinates must be finite and scores
     finite and >= 0."""
-    bad_score = np.flatnonzero(~(score >= 0) | ~np.isfinite(score))  # NaN fails ``>= 0``
+    bad_score = np.flatnonzero(~((score >= 0) & (score < np.inf)))  # NaN fails both
     if bad_score.size:
         k = int(bad_score[0])
         raise DataFormatError(f"{where}: keypoint {k} has confidence {score[k]}, expected a finite score >= 0")
-    bad_xy = np.argwhere(~np.isfinite(xy))
-    if bad_xy.size:
-        k, c = (int(i) for i in bad_xy[0])
+    if not np.isfinite(xy).all():
+        k, c = (int(i) for i in np.argwhere(~np.isfinite(xy))[0])
         raise DataFormatError(f"{where}: keypoint {k} has {'xy'[c]} = {xy[k, c]}, expected a finite coordinate")
     return np.concatenate([xy[:keep], score[:keep, None]], axis=1).astype(np.float32)
 
@@ -193,10 +210,7 @@ def mmpose_person(instance: Any, where: str) -> tuple[PersonPose, str]:
     """One MMPose instance: ``keypoints [[x, y], ...]``, ``keypoint_scores [...]``, ``bbox [[x1, y1, x2, y2]]``."""
     if not isinstance(instance, dict) or "keypoints" not in instance or "keypoint_scores" not in instance:
         raise DataFormatError(f"{where}: expected an instance with 'keypoints' and 'keypoint_scores'")
-    points = instance["keypoints"]
-    if not isinstance(points, list) or any(not isinstance(p, list) or len(p) != 2 for p in points):
-        raise DataFormatError(f"{where}: keypoints must be a list of [x, y] pairs")
-    xy = numbers([c for p in points for c in p], where, "keypoints").reshape(-1, 2)
+    xy = number_rows(instance["keypoints"], 2, where, "keypoints", "[x, y]")
     score = numbers(instance["keypoint_scores"], where, "keypoint_scores")
     if score.shape != (len(xy),):
         raise DataFormatError(f"{where}: {score.size} keypoint_scores for {len(xy)} keypoints")
@@ -207,17 +221,11 @@ def mmpose_person(instance: Any, where: str) -> tuple[PersonPose, str]:
 
 def mediapipe_person(landmarks: Any, where: str) -> tuple[PersonPose, str]:
     """33 MediaPipe pose landmarks, each ``[x, y, z, visibility]`` or ``{"x", "y", "z", "visibility"}``."""
-    if not isinstance(landmarks, list):
-        raise DataFormatError(f"{where}: landmarks is a {type(landmarks).__name__}, expected a list of 33")
-    rows = []
-    for k, mark in enumerate(landmarks):
-        if isinstance(mark, dict):
-            mark = [mark.get(key) for key in ("x", "y", "z", "visibility")]
-        if not isinstance(mark, list) or len(mark) != 4:
-            raise DataFormatError(f"{where}: landmark {k} is {mark!r}, expected [x, y, z, visibility]")
-        rows.append(numbers(mark, where, f"landmark {k}"))
-    layout, keep = layout_of(len(rows), MEDIAPIPE_COUNTS, where, "landmarks")
-    table = np.stack(rows)
+    if isinstance(landmarks, list):
+        landmarks = [[m.get(key) for key in ("x", "y", "z", "visibility")] if isinstance(m, dict) else m
+                     for m in landmarks]
+    table = number_rows(landmarks, 4, where, "landmarks", "[x, y, z, visibility]")
+    layout, keep = layout_of(len(table), MEDIAPIPE_COUNTS, where, "landmarks")
     return PersonPose(checked_pose(table[:, :2], table[:, 3], keep, where)), layout
 
 
