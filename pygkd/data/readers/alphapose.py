@@ -47,6 +47,8 @@ def group_results(records: Any, path: Path, counts: Sequence[int]) -> dict[Any, 
 
 def results_frames(records: Any, path: Path, counts: Sequence[int] = ALPHAPOSE_COUNTS) -> list[PoseFrame]:
     """The frames of one clip's results, numbered by their ``image_id``."""
+    if records == []:
+        raise DataFormatError(f"{path}: no person in any frame (an empty list of results)")
     frames = []
     for image_id, persons in group_results(records, path, counts).items():
         where = f"{path}: image_id {image_id!r}"

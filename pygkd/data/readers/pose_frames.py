@@ -325,7 +325,7 @@ def order_frames(frames: Sequence[PoseFrame], where: str) -> list[PoseFrame]:
     as many frames as there are (image names that are not frame numbers, e.g. timestamps).
     """
     if not frames:
-        raise DataFormatError(f"{where}: no frames")
+        raise DataFormatError(f"{where}: no frames, so no person in any frame")
     indexed = [f.index is not None for f in frames]
     if not any(indexed):
         return list(frames)
