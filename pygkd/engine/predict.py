@@ -39,6 +39,10 @@ from .checkpoint import ModelCard, load_model
 from .trainer import dense_input
 
 
+POSE_CHANNELS = ("x", "y", "score")
+"""The channels of pose-estimator output."""
+
+
 @dataclass
 class Clip:
     """One input sequence.
@@ -47,6 +51,7 @@ class Clip:
         clip_id: its name (sample id, clip folder or file).
         keypoints: ``[M, T, V, C]`` float32.
         layout: layout name of ``keypoints``.
+        channels: what the ``C`` channels hold, e.g. ``("x", "y", "score")``.
         index: the sample's position in its dataset or input; it seeds random transforms, as in evaluation.
         label: the true class name when the input has one.
     """
@@ -54,6 +59,7 @@ class Clip:
     clip_id: str
     keypoints: np.ndarray
     layout: str
+    channels: tuple[str, ...] = POSE_CHANNELS
     index: int = 0
     label: str | None = None
 
@@ -118,22 +124,23 @@ def top_classes(logits: Tensor, class_names: Sequence[str], k: int) -> list[tupl
     return [([class_names[i] for i in row], p.tolist()) for row, p in zip(index.tolist(), probs)]
 
 
-def input_chain(card: ModelCard, layout: str, channels: int) -> list[dict]:
-    """The transform specs that turn an input of ``layout`` with ``channels`` channels into the network's input
-    (module docstring)."""
-    if layout == card.stream_layout.name and channels == len(card.stream_channels):
+def input_chain(card: ModelCard, layout: str, channels: Sequence[str]) -> list[dict]:
+    """The transform specs that turn an input of ``layout`` with ``channels`` into the network's input (module
+    docstring); a mapped input keeps its confidence channel when its last channel is ``score``."""
+    if layout == card.stream_layout.name and list(channels) == card.stream_channels:
         return card.transforms
     if layout == card.layout.name:
         return card.layout_transforms
-    return [{"name": "MapLayout", "target": card.layout.name}, *card.layout_transforms]
+    mapping = {"name": "MapLayout", "target": card.layout.name, "score": channels[-1] == "score"}
+    return [mapping, *card.layout_transforms]
 
 
 def choose_stream(card: ModelCard, streams: Mapping[str, StreamInfo], where: str) -> str:
     """The stream of a dataset to predict from: the card's stream (same name and layout), else a stream in the
     card's stream layout, else one in the network's layout, else the first that maps to it."""
     layouts = {name: get_layout(info.layout).name for name, info in streams.items()}
-    channels = {name: len(info.channels) for name, info in streams.items()}
-    stored = (card.stream_layout.name, len(card.stream_channels))
+    channels = {name: list(info.channels) for name, info in streams.items()}
+    stored = (card.stream_layout.name, card.stream_channels)
     for fits in (
         lambda s: s == card.stream and (layouts[s], channels[s]) == stored,
         lambda s: (layouts[s], channels[s]) == stored,
@@ -166,16 +173,16 @@ class Predictor:
                 "`pygkd eval --checkpoint ... --config ...`"
             )
         self.model, self.card, self.device, self.batch_size, self.source = model, card, device, batch_size, source
-        self._chains: dict[tuple[str, int], BaseTransform | None] = {}
+        self._chains: dict[tuple[str, tuple[str, ...]], BaseTransform | None] = {}
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", batch_size: int = 64) -> "Predictor":
         model, card, _ = load_model(path, device)
         return cls(model, card, torch.device(device), batch_size, str(path))
 
-    def transform(self, layout: str, channels: int) -> BaseTransform | None:
-        """The built :func:`input_chain` of an input (built once per layout and channel count)."""
-        key = (layout, channels)
+    def transform(self, layout: str, channels: Sequence[str]) -> BaseTransform | None:
+        """The built :func:`input_chain` of an input (built once per layout and channels)."""
+        key = (layout, tuple(channels))
         if key not in self._chains:
             self._chains[key] = build_transform(input_chain(self.card, layout, channels), seed=0)  # seeds resolved
         return self._chains[key]
@@ -185,7 +192,7 @@ class Predictor:
         where = f"clip {clip.clip_id!r}"
         data = SkeletonData.from_keypoints(clip.keypoints[:, start:end], clip.layout, 0, clip.clip_id)
         data.index = torch.tensor([clip.index], dtype=torch.long)
-        transform = self.transform(get_layout(clip.layout).name, clip.keypoints.shape[-1])
+        transform = self.transform(get_layout(clip.layout).name, clip.channels)
         try:
             data = transform(data) if transform is not None else data
         except (KeyError, ValueError) as err:  # a layout pair without a mapping, a bad sample
@@ -236,11 +243,11 @@ def prepared_clips(prepared: PreparedDataset, card: ModelCard, split: str | None
     picks, with their prepared index (so that random transforms draw as in evaluation)."""
     stream = choose_stream(card, prepared.streams, str(prepared.root))
     indices = split_indices(prepared, split, "split") if split else np.arange(len(prepared))
-    layout = prepared.streams[stream].layout
+    info = prepared.streams[stream]
     for i in indices[prepared.frame_counts(stream)[indices] > 0]:
         i = int(i)
         label = prepared.class_names[int(prepared.labels[i])]
-        yield Clip(prepared.sample_ids[i], prepared.keypoints(stream, i), layout, i, label)
+        yield Clip(prepared.sample_ids[i], prepared.keypoints(stream, i), info.layout, info.channels, i, label)
 
 
 def npz_clips(path: Path, card: ModelCard, split: str | None = None) -> Iterator[Clip]:
@@ -252,7 +259,8 @@ def npz_clips(path: Path, card: ModelCard, split: str | None = None) -> Iterator
         if (split is None or split in sample.splits) and stream in sample.streams:
             found = True
             label = raw.class_names[sample.label]
-            yield Clip(sample.sample_id, sample.streams[stream], raw.streams[stream].layout, index, label)
+            info = raw.streams[stream]
+            yield Clip(sample.sample_id, sample.streams[stream], info.layout, tuple(info.channels), index, label)
     if split is not None and not found:
         raise DataFormatError(f"{path}: no sample of split {split!r} has the {stream!r} stream")
 
@@ -302,7 +310,7 @@ def predict_stream(
         try:
             keypoints = link_persons(list(frames), num_persons, where)
             layout = next(f.layout for f in frames if f.layout is not None)
-            (prediction,) = predictor.predict([Clip(source, keypoints, layout, 0)], top_k=top_k)
+            (prediction,) = predictor.predict([Clip(source, keypoints, layout)], top_k=top_k)
         except DataFormatError as err:
             report(f"{err}; no prediction for this window")
             return

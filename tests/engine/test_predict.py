@@ -21,6 +21,7 @@ from pygkd.engine.predict import (
     window_bounds,
 )
 from pygkd.engine.stages import evaluate_model, train_student
+from pygkd.skeleton import get_layout
 
 # A student without distillation, whose LQ input is synthesized from the stored HQ stream (ntu25 -> coco17).
 RUN = [
@@ -71,7 +72,8 @@ def test_predictions_of_prepared_samples_equal_eval(run, tiny_data, monkeypatch)
     cfg, path = run
     seen = []
     update = ClassificationMeter.update
-    monkeypatch.setattr(ClassificationMeter, "update", lambda self, logits, y: (seen.append(logits), update(self, logits, y)))
+    monkeypatch.setattr(ClassificationMeter, "update",
+                        lambda self, logits, y: (seen.append(logits), update(self, logits, y)))
     report = evaluate_model(cfg, "student", split="test")
     eval_logits = torch.cat(seen)
 
@@ -91,13 +93,16 @@ def test_input_already_in_the_network_layout_skips_the_layout_change(run, tiny_d
     _, path = run
     predictor = Predictor.load(path)
     card = predictor.card
-    assert input_chain(card, "ntu25", 3) == card.transforms and input_chain(card, "coco17", 3) == card.layout_transforms
+    assert input_chain(card, "ntu25", ("x", "y", "z")) == card.transforms
+    assert input_chain(card, "coco17", ("x", "y", "score")) == card.layout_transforms
+    assert input_chain(card, "body25", ("x", "y", "score")) == [
+        {"name": "MapLayout", "target": "coco17", "score": True}, *card.layout_transforms]
     hq = next(open_input(tiny_data, card, split="test"))
     # the LQ skeleton that the stored chain synthesizes, handed over as if a pose estimator had written it
     raw = SkeletonData.from_keypoints(hq.keypoints, hq.layout, 0, hq.clip_id)
     raw.index = torch.tensor([hq.index])
     lq = build_transform(card.transforms[:1], seed=0)(raw).dense()[0].numpy()
-    as_pose = Clip(hq.clip_id, lq, "coco17", hq.index)
+    as_pose = Clip(hq.clip_id, lq, "coco17", index=hq.index)
     assert torch.allclose(predictor.logits([predictor.graph(as_pose)]), predictor.logits([predictor.graph(hq)]))
 
 
@@ -143,7 +148,7 @@ def test_a_checkpoint_without_stored_preprocessing_is_refused(run, tmp_path):
 def test_an_input_of_the_wrong_channels_is_named(run):
     _, path = run
     predictor = Predictor.load(path)
-    clip = Clip("two-channels", np.ones((1, 8, 17, 2), np.float32), "coco17")
+    clip = Clip("two-channels", np.ones((1, 8, 17, 2), np.float32), "coco17", ("x", "y"))
     with pytest.raises(DataFormatError, match="clip 'two-channels': coco17 keypoints with 2 channels give coco17 "
                                               "with 2 channels, but the network .* reads coco17 with 3 channels"):
         predictor.graph(clip)
@@ -153,3 +158,29 @@ def test_prediction_record():
     p = Prediction("c", 0, 8, ["wave", "nod"], [0.75, 0.125])
     assert p.to_dict() == {"clip": "c", "start": 0, "end": 8,
                            "top": [{"class": "wave", "probability": 0.75}, {"class": "nod", "probability": 0.125}]}
+
+
+@pytest.mark.parametrize("layout", ["body25", "openpose18"])
+def test_openpose_clips_are_mapped_to_a_coco17_network(run, tiny_data, layout):
+    _, path = run
+    predictor = Predictor.load(path)
+    coco = get_layout("coco17")
+    hq = next(open_input(tiny_data, predictor.card, split="test"))
+    raw = SkeletonData.from_keypoints(hq.keypoints, hq.layout, 0, hq.clip_id)
+    raw.index = torch.tensor([hq.index])
+    lq = build_transform(predictor.card.transforms[:1], seed=0)(raw).dense()[0].numpy()  # [M, T, 17, 3]
+    # the same persons as OpenPose writes them: COCO's joints by name, plus joints the network does not read
+    target = get_layout(layout)
+    openpose = np.random.default_rng(0).uniform(1, 2, (*lq.shape[:2], target.num_joints, 3)).astype(np.float32)
+    for v, joint in enumerate(coco.joints):
+        openpose[:, :, target.index(joint)] = lq[:, :, v]
+    logits = predictor.logits([predictor.graph(Clip("op", openpose, layout)),
+                               predictor.graph(Clip("coco", lq, "coco17"))])
+    assert torch.allclose(logits[0], logits[1])
+
+
+def test_an_input_layout_without_a_mapping_is_named(run):
+    _, path = run
+    predictor = Predictor.load(path)
+    with pytest.raises(DataFormatError, match="clip 'penn': .*no joint mapping from layout 'penn13' to 'coco17'"):
+        predictor.graph(Clip("penn", np.ones((1, 8, 13, 3), np.float32), "penn13"))
