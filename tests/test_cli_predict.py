@@ -4,14 +4,21 @@ import csv
 import io
 import json
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from cli.main import main
+from pygkd.data.readers.person_tracks import link_persons
+from pygkd.data.readers.pose_frames import parse_frame
+from pygkd.data.store import PreparedDataset
+from pygkd.engine.predict import Clip, Predictor
+from pygkd.skeleton import get_layout
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = """\
@@ -77,3 +84,50 @@ def test_usage_errors_are_one_line(student):
     ]:
         result = CliRunner().invoke(main, ["predict", str(checkpoint), *args])
         assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+
+
+def openpose_frames(data: Path) -> list[str]:
+    """The first LQ test sample (coco17) as OpenPose BODY_25 frame files would hold it, one JSON per line: COCO's
+    joints by name, and the BODY_25 joints COCO lacks (neck, mid-hip, feet) at made-up places."""
+    prepared = PreparedDataset(data)
+    coco, body25 = get_layout("coco17"), get_layout("body25")
+    lq = prepared.keypoints("lq", int(prepared.split("test")[0]))[0]  # [T, 17, 3] pixels and scores
+    frames = []
+    for t, joints in enumerate(lq):
+        body = np.tile([[100.0, 200.0, 0.5]], (body25.num_joints, 1))
+        for v, name in enumerate(coco.joints):
+            body[body25.index(name)] = joints[v]
+        frames.append(json.dumps({"version": 1.3, "people": [{"person_id": [-1],
+                                                              "pose_keypoints_2d": body.ravel().tolist()}]}))
+    return frames
+
+
+def test_stream_through_a_pipe_skips_bad_lines_and_predicts_every_window(student):
+    checkpoint, data, _ = student
+    frames = openpose_frames(data)  # 12 frames
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "cli.main", "predict", str(checkpoint), "--stream", "--window", "8",
+               "--stride", "2", "--top-k", "2"]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, cwd=ROOT, env=env) as process:
+        process.stdin.write("\n".join(frames[:8]) + "\n")
+        process.stdin.flush()
+        ready, _, _ = select.select([process.stdout], [], [], 120)
+        assert ready, "no prediction after the first full window: the output is not flushed"
+        first = json.loads(process.stdout.readline())
+        process.stdin.write("{not json\n" + '{"people": "nobody"}\n' + "\n".join(frames[8:]) + "\n")
+        rest, errors = process.communicate(timeout=120)
+    assert process.returncode == 0, errors
+    records = [first, *(json.loads(line) for line in rest.splitlines())]
+    assert [(r["clip"], r["start"], r["end"]) for r in records] == [("stdin", 0, 8), ("stdin", 2, 10),
+                                                                     ("stdin", 4, 12)]
+    assert "stdin line 9: not JSON (Expecting property name enclosed in double quotes at column 2)" in errors
+    assert "stdin line 10: 'people' is a str, expected a list; skipped" in errors
+
+    # the same windows predicted offline from the linked clip: the same classes and probabilities
+    predictor = Predictor.load(checkpoint)
+    parsed = [parse_frame(json.loads(f), f"line {i}") for i, f in enumerate(frames)]
+    clip = Clip("stdin", link_persons(parsed, 2, "clip"), "body25")
+    for record, offline in zip(records, predictor.predict([clip], window=8, stride=2, top_k=2)):
+        assert [t["class"] for t in record["top"]] == offline.classes
+        assert np.allclose([t["probability"] for t in record["top"]], offline.probabilities, atol=1e-6)

@@ -31,6 +31,8 @@ from torch_geometric.transforms import BaseTransform
 
 from ..data.raw import DataFormatError, StreamInfo
 from ..data.readers.generic_npz import read_npz
+from ..data.readers.person_tracks import clip_layout, link_persons
+from ..data.readers.pose_frames import parse_frame
 from ..data.skeleton_data import SkeletonData
 from ..data.store import MANIFEST, PreparedDataset
 from ..skeleton import get_layout
@@ -296,9 +298,6 @@ def predict_stream(
     be predicted (no person in it); the stream goes on. A stream that ends before its first window is
     predicted once, whole. Returns the number of predictions emitted.
     """
-    from ..data.readers.person_tracks import link_persons  # noqa: PLC0415 (the readers land with the merge)
-    from ..data.readers.pose_frames import parse_frame  # noqa: PLC0415
-
     stride = stride or window
     frames: deque = deque(maxlen=window)
     accepted = emitted = 0
@@ -309,7 +308,7 @@ def predict_stream(
         where = f"{source} frames {start}..{accepted - 1}"
         try:
             keypoints = link_persons(list(frames), num_persons, where)
-            layout = next(f.layout for f in frames if f.layout is not None)
+            layout = clip_layout(frames, where)
             (prediction,) = predictor.predict([Clip(source, keypoints, layout)], top_k=top_k)
         except DataFormatError as err:
             report(f"{err}; no prediction for this window")
