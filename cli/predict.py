@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from pygkd.data.readers.pose_clips import FORMATS
 from pygkd.engine.predict import CSV_HEADER, Prediction, Predictor, csv_rows, open_input, predict_stream
 from pygkd.nn import resolve_device
 
@@ -37,15 +38,20 @@ def format_predictions(predictions: list[Prediction]) -> str:
               "clips; required with --stream).")
 @click.option("--stride", type=click.IntRange(min=1), help="Frames between window starts (default: --window).")
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="Classes per prediction.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Format of pose-estimator INPUTs (default: told "
+              "by file name and content).")
+@click.option("--images", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The frame -> clip mapping of a COCO results INPUT (a COCO annotation file or a CSV).")
 @click.option("--persons", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Persons kept per clip of pose-estimator output.")
+              help="Persons kept per clip of pose-estimator output (the most active).")
 @click.option("--json", "as_json", is_flag=True, help="Print the predictions as a JSON list.")
 @click.option("--csv", "as_csv", is_flag=True, help=f"Print CSV rows: {','.join(CSV_HEADER)}.")
 @click.option("--stream", is_flag=True, help="Read frames as JSON lines on stdin, write one JSON line per window.")
 @click.option("--device", default="cpu", show_default=True, help="auto | cpu | cuda | cuda:N.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Windows per batch.")
 def command(checkpoint: Path, inputs: tuple[Path, ...], split: str | None, window: int | None, stride: int | None,
-            top_k: int, persons: int, as_json: bool, as_csv: bool, stream: bool, device: str, batch_size: int) -> None:
+            top_k: int, fmt: str | None, images: Path | None, persons: int, as_json: bool, as_csv: bool,
+            stream: bool, device: str, batch_size: int) -> None:
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
     if stream and (inputs or window is None):
@@ -62,7 +68,7 @@ def command(checkpoint: Path, inputs: tuple[Path, ...], split: str | None, windo
             predict_stream(predictor, iter(sys.stdin.readline, ""), emit, lambda msg: click.echo(msg, err=True),
                            window, stride, top_k, persons)
             return
-        clips = (clip for path in inputs for clip in open_input(path, predictor.card, split))
+        clips = (clip for path in inputs for clip in open_input(path, predictor.card, split, fmt, persons, images))
         predictions = predictor.predict(clips, window, stride, top_k)
         if as_csv:
             writer = csv.writer(sys.stdout, lineterminator="\n")

@@ -131,3 +131,31 @@ def test_stream_through_a_pipe_skips_bad_lines_and_predicts_every_window(student
     for record, offline in zip(records, predictor.predict([clip], window=8, stride=2, top_k=2)):
         assert [t["class"] for t in record["top"]] == offline.classes
         assert np.allclose([t["probability"] for t in record["top"]], offline.probabilities, atol=1e-6)
+
+
+def test_pose_estimator_folders_are_read_and_mapped_to_the_network_layout(student, tmp_path):
+    """An OpenPose BODY_25 clip folder and an MMPose (COCO-17) inferencer file of the same person give the same
+    prediction: the BODY_25 clip is mapped to the network's coco17 on the way."""
+    checkpoint, data, _ = student
+    frames = openpose_frames(data)
+    clip = tmp_path / "clips" / "walk"
+    clip.mkdir(parents=True)
+    for t, frame in enumerate(frames):
+        (clip / f"walk_{t:012d}_keypoints.json").write_text(frame)
+    coco, body25 = get_layout("coco17"), get_layout("body25")
+    mmpose = []
+    for t, frame in enumerate(frames):
+        body = np.reshape(json.loads(frame)["people"][0]["pose_keypoints_2d"], (25, 3))
+        joints = body[[body25.index(j) for j in coco.joints]]
+        mmpose.append({"frame_id": t, "instances": [{"keypoints": joints[:, :2].tolist(),
+                                                     "keypoint_scores": joints[:, 2].tolist()}]})
+    (tmp_path / "clips" / "jump.json").write_text(json.dumps(mmpose))
+    records = json.loads(run("predict", str(checkpoint), str(tmp_path / "clips"), "--json", "--top-k", "11"))
+    by_clip = {r["clip"]: r for r in records}
+    assert set(by_clip) == {"walk", "jump"} and all((r["start"], r["end"]) == (0, 12) for r in records)
+    assert [t["class"] for t in by_clip["walk"]["top"]] == [t["class"] for t in by_clip["jump"]["top"]]
+    walk, jump = ([t["probability"] for t in by_clip[c]["top"]] for c in ("walk", "jump"))
+    assert np.allclose(walk, jump, atol=1e-6) and sum(walk) == pytest.approx(1.0, abs=1e-5)
+
+    result = CliRunner().invoke(main, ["predict", str(checkpoint), str(tmp_path / "clips"), "--split", "test"])
+    assert result.exit_code == 1 and "pose-estimator output has no splits" in result.output

@@ -32,6 +32,7 @@ from torch_geometric.transforms import BaseTransform
 from ..data.raw import DataFormatError, StreamInfo
 from ..data.readers.generic_npz import read_npz
 from ..data.readers.person_tracks import clip_layout, link_persons
+from ..data.readers.pose_clips import read_pose_clips
 from ..data.readers.pose_frames import parse_frame
 from ..data.skeleton_data import SkeletonData
 from ..data.store import MANIFEST, PreparedDataset
@@ -267,8 +268,19 @@ def npz_clips(path: Path, card: ModelCard, split: str | None = None) -> Iterator
         raise DataFormatError(f"{path}: no sample of split {split!r} has the {stream!r} stream")
 
 
-def open_input(path: str | Path, card: ModelCard, split: str | None = None) -> Iterator[Clip]:
-    """The clips of one input: a prepared dataset folder (it holds ``manifest.json``) or a generic ``.npz``."""
+def pose_clips(path: Path, fmt: str | None = None, num_persons: int = 2,
+               images: str | Path | None = None) -> Iterator[Clip]:
+    """The clips of pose-estimator output (:func:`~pygkd.data.readers.pose_clips.read_pose_clips`)."""
+    for index, clip in enumerate(read_pose_clips(path, fmt, num_persons, images=images)):
+        yield Clip(clip.clip_id, clip.keypoints, clip.layout, POSE_CHANNELS, index)
+
+
+def open_input(path: str | Path, card: ModelCard, split: str | None = None, fmt: str | None = None,
+               num_persons: int = 2, images: str | Path | None = None) -> Iterator[Clip]:
+    """The clips of one input: a prepared dataset folder (it holds ``manifest.json``), a generic ``.npz``, or
+    pose-estimator output (a clip file, a clip folder, a folder of clips; format ``fmt``, default: told by
+    name and content, persons linked and the ``num_persons`` most active kept; ``images``: the frame ->
+    clip mapping of a COCO results file)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
@@ -276,7 +288,10 @@ def open_input(path: str | Path, card: ModelCard, split: str | None = None) -> I
         return prepared_clips(PreparedDataset(path), card, split)
     if path.suffix == ".npz":
         return npz_clips(path, card, split)
-    raise DataFormatError(f"{path}: not a prepared dataset folder (no {MANIFEST}) or an .npz file")
+    if split is not None:
+        raise DataFormatError(f"{path}: pose-estimator output has no splits; a split selects samples of a prepared "
+                              "dataset or an .npz file")
+    return pose_clips(path, fmt, num_persons, images)
 
 
 def predict_stream(
