@@ -30,6 +30,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..raw import DataFormatError
+from . import POSE_FORMATS
 from .alphapose import RESULTS_FILE, alphapose_clip, is_results_list, results_frames
 from .clip_files import ClipSource, load_json, relative_parts
 from .coco_results import coco_clips
@@ -40,7 +41,7 @@ from .openpose import openpose_clips
 from .person_tracks import clip_layout, link_persons
 from .pose_frames import PoseFrame, openpose_frame, order_frames
 
-FORMATS: tuple[str, ...] = ("openpose", "coco_results", "mmpose", "alphapose", "mediapipe")
+FORMATS: tuple[str, ...] = POSE_FORMATS
 
 
 @dataclass
