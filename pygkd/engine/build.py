@@ -179,8 +179,9 @@ def pair_dataset(cfg: Mapping, prepared: PreparedDataset, indices: np.ndarray, p
     )
 
 
-def model_card(cfg: Mapping, role: str, dataset: SkeletonDataset) -> ModelCard:
-    """The card of ``role``'s network, which reads the test-time graphs ``dataset`` of ``data.<hq|lq>``.
+def model_card(cfg: Mapping, role: str, dataset: SkeletonDataset, precision: str = "float32") -> ModelCard:
+    """The card of ``role``'s network, which reads the test-time graphs ``dataset`` of ``data.<hq|lq>`` and
+    trains in ``precision``.
 
     Its layout and input channels are those of ``dataset``'s graphs after the transform (an LQ synthesis
     changes both), probed on the first sample; the chain is applied one step at a time to find the steps
@@ -198,7 +199,7 @@ def model_card(cfg: Mapping, role: str, dataset: SkeletonDataset) -> ModelCard:
     stored = prepared.streams[stream]
     return ModelCard(
         role, dict(cfg["model"][role]), get_layout(probe.layout), probe.x.size(-1), list(prepared.class_names),
-        stream=stream, stream_layout=get_layout(stored.layout), stream_channels=list(stored.channels),
+        precision, stream=stream, stream_layout=get_layout(stored.layout), stream_channels=list(stored.channels),
         transforms=specs, layout_transforms=specs[layout_steps:],
     )
 

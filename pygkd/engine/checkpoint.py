@@ -1,9 +1,10 @@
 """Checkpoints: written atomically, loaded safely (``weights_only``), self-describing.
 
 A checkpoint holds the network's weights and its :class:`ModelCard` (backbone spec, layout, input
-channels, class names, and the preprocessing of its input), so ``eval``, ``matrix`` and ``predict`` rebuild
-the network and feed it what it saw in training from the file alone, plus the resolved config of the run. ``checkpoint_last.pt`` also carries the training state that ``--resume``
-needs: optimizer, LR scheduler, AMP scaler, global RNG state, completed epochs and the best metric.
+channels, class names, precision and the preprocessing of its input), so ``eval``, ``matrix`` and
+``predict`` rebuild the network and feed it what it saw in training from the file alone, plus the resolved
+config of the run. ``checkpoint_last.pt`` also carries the training state that ``--resume`` needs:
+optimizer, LR scheduler, AMP scaler, global RNG state, completed epochs and the best metric.
 
 Files are written to a temporary name in the same folder and moved over the target with ``os.replace``,
 so a run killed mid-write leaves the previous checkpoint intact, never a truncated one.
@@ -42,6 +43,8 @@ class ModelCard:
         layout: the skeleton layout the network reads.
         in_channels: input channels ``C``.
         class_names: the ``K`` class names, in label order.
+        precision: the arithmetic it was trained in (``float32``, ``bfloat16``, ``float16``); a network
+            loads and evaluates in any precision.
         stream: the prepared stream the network was trained on (``"hq"`` or ``"lq"``).
         stream_layout: that stream's layout (``ntu25`` for a student whose LQ input is synthesized from HQ).
         stream_channels: that stream's channel names, e.g. ``["x", "y", "z"]``.
@@ -57,6 +60,7 @@ class ModelCard:
     layout: Layout
     in_channels: int
     class_names: list[str]
+    precision: str = "float32"
     stream: str | None = None
     stream_layout: Layout | None = None
     stream_channels: list[str] | None = None
@@ -86,6 +90,7 @@ class ModelCard:
             "layout": self.layout.to_dict(),
             "in_channels": self.in_channels,
             "class_names": list(self.class_names),
+            "precision": self.precision,
         }
         if self.has_preprocessing:
             card.update(
@@ -99,7 +104,8 @@ class ModelCard:
     def from_dict(cls, d: Mapping, source: str = "<checkpoint>") -> "ModelCard":
         # A built-in layout compares equal to its stored copy; a custom one is registered under its name.
         layout = register_layout(layout_from_dict(d["layout"], source=f"{source}: layout"))
-        card = cls(d["role"], dict(d["spec"]), layout, int(d["in_channels"]), list(d["class_names"]))
+        card = cls(d["role"], dict(d["spec"]), layout, int(d["in_channels"]), list(d["class_names"]),
+                   str(d.get("precision", "float32")))
         if "transforms" in d:
             card.stream = str(d["stream"])
             card.stream_layout = register_layout(layout_from_dict(d["stream_layout"], f"{source}: stream_layout"))

@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 from ..data.dataset import SkeletonDataset
 from ..data.store import PreparedDataset
 from ..kd import PartMatrix
-from ..nn import resolve_device
+from ..nn import Precision, resolve_device, resolve_precision
 from .build import (
     STREAM_OF_ROLE,
     TrainingSamples,
@@ -94,7 +94,7 @@ def train_teacher(cfg: Mapping, resume: bool = False) -> dict:
     prepared = load_prepared(cfg)
     indices, _ = TrainingSamples.of(cfg, prepared).for_role("teacher", use_solitary=False)
     val_set = _val_set(cfg, prepared, "hq")
-    card = model_card(cfg, "teacher", val_set)
+    card = model_card(cfg, "teacher", val_set, _precision(cfg, _device(cfg)).name)
     train_set = skeleton_dataset(cfg, prepared, indices, "hq", train=True)
     return _fit(cfg, card, card.build(), TrainingObjective("x"), train_set, val_set, resume)
 
@@ -110,8 +110,9 @@ def train_student(cfg: Mapping, resume: bool = False) -> dict:
     device = _device(cfg)
     prepared = load_prepared(cfg)
     indices, paired = TrainingSamples.of(cfg, prepared).for_role("student", options["use_solitary"])
+    precision = _precision(cfg, device)
     val_set = _val_set(cfg, prepared, "lq")
-    card = model_card(cfg, "student", val_set)
+    card = model_card(cfg, "student", val_set, precision.name)
     model = card.build()
     if options["loss"] == "none":
         train_set = skeleton_dataset(cfg, prepared, indices, "lq", train=True)
@@ -127,7 +128,7 @@ def train_student(cfg: Mapping, resume: bool = False) -> dict:
     output = TEACHER_OUTPUT[options["loss"]]
     if use_teacher_cache(cfg):
         hq_loader = eval_loader(hq_set, cfg["eval"]["batch_size"], cfg["num_workers"])
-        teacher_source = TeacherCache.build(teacher, hq_loader, output, len(prepared), device)
+        teacher_source = TeacherCache.build(teacher, hq_loader, output, len(prepared), device, precision)
         train_set, input_key = skeleton_dataset(cfg, prepared, indices, "lq", train=True), "x"
     else:
         teacher_source = LiveTeacher(teacher, output)
@@ -154,7 +155,8 @@ def compute_part_matrix(cfg: Mapping, checkpoint: str | Path | None = None) -> P
     _check_card(card, dataset, checkpoint or paths.teacher_checkpoint(cfg))
     loader = eval_loader(dataset, cfg["matrix"]["batch_size"], cfg["num_workers"])
     batches = ((dense_input(b.x, b.num_graphs, card.layout.num_joints), b.y) for b in loader)
-    matrix = PartMatrix.compute(model, batches, card.layout.part_index(), card.class_names, device)
+    matrix = PartMatrix.compute(model, batches, card.layout.part_index(), card.class_names, device,
+                                _precision(cfg, device))
     heatmap = importlib.util.find_spec("matplotlib") is not None
     if not heatmap:
         warnings.warn("matplotlib is not installed: no heatmap.png (pip install matplotlib)", stacklevel=2)
@@ -196,10 +198,11 @@ def evaluate_model(
     dataset = eval_dataset(cfg, card, prepared, indices, occlusion)
     _check_card(card, dataset, path)
     loader = eval_loader(dataset, cfg["eval"]["batch_size"], cfg["num_workers"])
-    metrics = evaluate(model, loader, card.num_classes, device, desc=f"eval {card.role}")
+    precision = _precision(cfg, device)
+    metrics = evaluate(model, loader, card.num_classes, device, desc=f"eval {card.role}", precision=precision)
     report = {
         "role": card.role, "checkpoint": str(path), "epoch": state["epoch"], "split": split,
-        "occlusion": occlusion, "seed": cfg["seed"],
+        "occlusion": occlusion, "seed": cfg["seed"], "precision": precision.name,
         "preprocessing": "checkpoint" if card.has_preprocessing else "config", **metrics,
         "per_class": dict(zip(card.class_names, metrics["per_class"])), "class_names": card.class_names,
     }
@@ -228,6 +231,14 @@ def _device(cfg: Mapping) -> torch.device:
     return resolve_device(cfg["device"])
 
 
+def _precision(cfg: Mapping, device: torch.device) -> Precision:
+    """The config's ``amp`` on ``device`` (:func:`pygkd.nn.resolve_precision`)."""
+    try:
+        return resolve_precision(cfg["amp"], device)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
 def _val_set(cfg: Mapping, prepared: PreparedDataset, stream: str) -> SkeletonDataset:
     split = cfg["data"]["val_split"] or cfg["data"]["test_split"]
     indices = split_indices(prepared, split, "data.val_split" if cfg["data"]["val_split"] else "data.test_split")
@@ -241,6 +252,7 @@ def _fit(
     """Train ``model`` for ``cfg[card.role]`` into ``<out>/<role>/``."""
     stage = cfg[card.role]
     device = _device(cfg)
+    precision = _precision(cfg, device)
     model = model.to(device)
     optimizer, scheduler = optimizer_and_scheduler(model, stage)
     loader = train_loader(train_set, batch_sampler(stage, train_set.labels, cfg["seed"]), cfg["num_workers"])
@@ -250,9 +262,9 @@ def _fit(
     dump_config(cfg, run_dir / "config.yaml")
     return fit(
         model, objective, loader, optimizer, scheduler,
-        lambda m: evaluate(m, val_loader, card.num_classes, device, desc="validate"),
+        lambda m: evaluate(m, val_loader, card.num_classes, device, desc="validate", precision=precision),
         epochs=stage["epochs"], run_dir=run_dir, meta={"card": card.to_dict(), "config": dict(cfg)},
-        device=device, amp=cfg["amp"], resume=resume, desc=card.role,
+        device=device, precision=precision, resume=resume, desc=card.role,
     )
 
 

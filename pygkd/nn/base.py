@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import torch
 from torch import Tensor, nn
 
 from ..skeleton import NUM_PARTS, Layout
@@ -62,6 +63,7 @@ class Backbone(nn.Module):
             )
         valid = valid_persons(x)
         z = self.joint_features(x)
+        z = z.to(torch.promote_types(z.dtype, torch.float32))  # pooled in float32 under mixed precision
         feature = global_pool(z, valid)
         part = part_pool(z, self.part_index, valid, NUM_PARTS)
         return BackboneOutput(self.fc(self.head_dropout(feature)), feature, part)

@@ -37,9 +37,9 @@ COMPUTED_JOINTS: dict[str, dict[str, Combination]] = {
     "body25": {"neck": _MID_SHOULDER, "mid_hip": _MID_HIP},
     "halpe26": {"neck": _MID_SHOULDER, "hip": _MID_HIP},
 }
-"""Per layout, the joints that can be computed from COCO-17 joints when a source lacks them. OpenPose made
-its neck and mid-hip so when it trained on COCO (midpoints of the shoulders and of the hips); Halpe annotates
-its neck and hip centre, which these midpoints approximate. The other joints of these layouts that COCO-17
+"""Per layout, the joints that can be computed from COCO-17 joints when a source lacks them. OpenPose takes
+its neck and mid-hip as these midpoints of the shoulders and hips when it trains on COCO annotations; Halpe
+annotates its neck and hip centre, which the midpoints approximate. The other joints of these layouts that COCO-17
 lacks (feet, Halpe's head top, MediaPipe's eye corners, mouth and hands) cannot be computed."""
 
 COCO17_NAMES = frozenset(COCO17.joints)

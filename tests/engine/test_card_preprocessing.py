@@ -35,7 +35,7 @@ def test_a_card_without_preprocessing_loads_as_before():
            "in_channels": 3, "class_names": ["a"]}
     card = ckpt.ModelCard.from_dict(old)
     assert not card.has_preprocessing and card.transforms is None and card.stream is None
-    assert card.to_dict() == old  # written back unchanged
+    assert card.to_dict() == {**old, "precision": "float32"}  # written back with only the precision added
 
 
 def test_model_card_stores_the_resolved_chain_and_its_part_after_the_layout_change(tiny_config, tiny_data):
