@@ -68,7 +68,7 @@ def test_an_hq_only_dataset_gets_synthesized_lq_and_the_pipeline_runs_it(tmp_pat
 def test_an_lq_only_dataset_lets_the_teacher_read_lq(tmp_path):
     cfg = template(prepared(tmp_path / "lq_only", keep=("lq",)), tmp_path / "lq_only.yaml")
     assert cfg["data"]["hq"]["stream"] == cfg["data"]["lq"]["stream"] == "lq"
-    assert "no HQ stream: the teacher reads the LQ skeletons too" in (tmp_path / "lq_only.yaml").read_text()
+    assert "# no HQ stream: the teacher reads the LQ skeletons too" in (tmp_path / "lq_only.yaml").read_text()
     load_config(tmp_path / "lq_only.yaml")
 
 

@@ -112,8 +112,8 @@ def config_template(prepared: PreparedDataset) -> str:
         describe(hq),
     ]
     if hq != "hq":
-        lines.append("    # no HQ stream: the teacher reads the LQ skeletons too (distillation then adds little;"
-                     " `pygkd student --set student.loss=none` trains the student alone)")
+        lines += ["    # no HQ stream: the teacher reads the LQ skeletons too (distillation then adds little;",
+                  "    # `pygkd student --config THIS_FILE --set student.loss=none` trains the student alone)"]
     lines += [f"    stream: {hq}", "    transforms:", *_chain_lines(chain_of(hq))]
     lines.append("  lq:                # the student's input")
     if "lq" in streams:

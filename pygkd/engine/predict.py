@@ -157,7 +157,7 @@ def choose_stream(card: ModelCard, streams: Mapping[str, StreamInfo], where: str
 
 
 class Predictor:
-    """A trained network with the input chain of its card, predicting class probabilities of clips.
+    """A trained network with the input chain of its card, predicting class probabilities of clips (in float32).
 
     Args:
         model: the network, in eval mode on ``device``.
