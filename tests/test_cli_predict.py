@@ -58,6 +58,10 @@ def test_table_json_and_csv_agree_with_eval(student):
         assert (r["start"], r["end"]) == (0, 12)
     report = json.loads(run("eval", *common, "--json"))
     assert report["preprocessing"] == "checkpoint"
+    other = CliRunner().invoke(main, ["eval", *common, "--set", "data.lq.transforms=[{name: FixLength, length: 4}]"])
+    warning = [line for line in other.output.splitlines() if line.startswith("Warning:")]
+    assert other.exit_code == 0 and len(warning) == 1 and "using the checkpoint's preprocessing (lq: " in warning[0]
+    assert f"top-1 {report['top1'] * 100:.1f}%" in other.output  # the checkpoint's chain, the same accuracy
     hits = sum(r["top"][0]["class"] == r["label"] for r in records)
     assert hits / len(records) == pytest.approx(report["top1"])
 
