@@ -34,6 +34,8 @@ from .build import (
     STREAM_OF_ROLE,
     TrainingSamples,
     batch_sampler,
+    describe_transforms,
+    eval_dataset,
     eval_loader,
     hq_augmented,
     load_prepared,
@@ -42,6 +44,7 @@ from .build import (
     pair_dataset,
     skeleton_dataset,
     split_indices,
+    stream_transform_specs,
     train_loader,
 )
 from .checkpoint import BEST, ModelCard, load_model
@@ -177,7 +180,8 @@ def evaluate_model(
         occlusion: test-time occlusion probability OP; default ``eval.occlusion``.
 
     Returns:
-        The report: ``role``, ``checkpoint``, ``epoch``, ``split``, ``occlusion``, ``top1``, ``top5``,
+        The report: ``role``, ``checkpoint``, ``epoch``, ``split``, ``occlusion``, ``preprocessing`` (whose
+        input chain was used: ``checkpoint``, or ``config`` for an older checkpoint), ``top1``, ``top5``,
         ``per_class`` (class name -> accuracy, None for a class absent from the split), ``confusion``
         (rows: true class, columns: predicted), ``class_names``, ``num_samples``.
     """
@@ -190,20 +194,34 @@ def evaluate_model(
     occlusion = cfg["eval"]["occlusion"] if occlusion is None else occlusion
     prepared = load_prepared(cfg)
     indices = split_indices(prepared, split, key)
-    dataset = skeleton_dataset(cfg, prepared, indices, STREAM_OF_ROLE[card.role], train=False, occlusion=occlusion)
+    _say_preprocessing(cfg, card, path)
+    dataset = eval_dataset(cfg, card, prepared, indices, occlusion)
     _check_card(card, dataset, path)
     loader = eval_loader(dataset, cfg["eval"]["batch_size"], cfg["num_workers"])
     precision = _precision(cfg, device)
     metrics = evaluate(model, loader, card.num_classes, device, desc=f"eval {card.role}", precision=precision)
     report = {
         "role": card.role, "checkpoint": str(path), "epoch": state["epoch"], "split": split,
-        "occlusion": occlusion, "seed": cfg["seed"], "precision": precision.name, **metrics,
+        "occlusion": occlusion, "seed": cfg["seed"], "precision": precision.name,
+        "preprocessing": "checkpoint" if card.has_preprocessing else "config", **metrics,
         "per_class": dict(zip(card.class_names, metrics["per_class"])), "class_names": card.class_names,
     }
     paths.eval.mkdir(parents=True, exist_ok=True)
     suffix = f"_op{occlusion:g}" if occlusion else ""
     (paths.eval / f"{card.role}_{split}{suffix}.json").write_text(json.dumps(report, indent=1))
     return report
+
+
+def _say_preprocessing(cfg: Mapping, card: ModelCard, path: Path) -> None:
+    """Warn, in one line, when the checkpoint's stored input chain differs from the config's (the
+    checkpoint's is used)."""
+    section = STREAM_OF_ROLE[card.role]
+    stream, specs = cfg["data"][section]["stream"], stream_transform_specs(cfg, section, train=False)
+    if card.has_preprocessing and (stream, specs) != (card.stream, card.transforms):
+        warnings.warn(
+            f"{path}: using the checkpoint's preprocessing ({card.stream}: {describe_transforms(card.transforms)}),"
+            f" not the config's data.{section} ({stream}: {describe_transforms(specs)})", stacklevel=3,
+        )
 
 
 def _device(cfg: Mapping) -> torch.device:

@@ -201,8 +201,8 @@ def _restore(
     The file is read to the CPU (the RNG state must stay there); weights and optimizer state follow the
     model's device when loaded."""
     state = load_checkpoint(path)
-    if state["card"] != meta["card"]:
-        changed = sorted(k for k in meta["card"] if state["card"].get(k) != meta["card"][k])
+    changed = sorted(k for k in state["card"] if state["card"][k] != meta["card"].get(k))  # older cards have fewer keys
+    if changed:
         raise ConfigError(f"{path}: cannot resume, the checkpoint's model differs from the config in {changed}")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
