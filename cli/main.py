@@ -15,6 +15,7 @@ COMMANDS = {
     "eval": "Evaluate a teacher or student: top-1/top-5, per-class accuracy, confusion matrix.",
     "pipeline": "Run teacher -> matrix -> student -> eval in one go (the built-in demo by default).",
     "reproduce": "Run one of the paper's experiment grids and write a results table.",
+    "export": "Export a trained network to ONNX or TorchScript, checked against PyTorch.",
 }
 
 
