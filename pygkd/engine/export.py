@@ -125,13 +125,16 @@ def trained_frames(state: Mapping, role: str) -> int | None:
     return None
 
 
-def skeleton_like_input(layout: Layout, n: int, m: int, t: int, c: int, seed: int = 0) -> Tensor:
+def skeleton_like_input(
+    layout: Layout, n: int, m: int, t: int, c: int, seed: int = 0, coords: int | None = None
+) -> Tensor:
     """``[N, M, T, V, C]`` keypoints that look like a normalised recording: every person a tree of unit
     bones grown from the centre joint (as :class:`~pygkd.data.transforms.Normalize` leaves it), swaying
-    smoothly over time, 10 % of the joints missing (zero) in random frames, channels past the third a
-    confidence in [0.3, 1]; the last person of sample 0 is all zero (padding, when ``m > 1``)."""
+    smoothly over time, 10 % of the joints missing (zero) in random frames, the channels past the first
+    ``coords`` (default ``min(C, 3)``) a confidence in [0.3, 1]; the last person of sample 0 is all zero
+    (padding, when ``m > 1``)."""
     g = torch.Generator().manual_seed(seed)
-    coords = min(c, 3)
+    coords = min(c, 3) if coords is None else coords
     parent = parent_joints(layout).tolist()
     depth = layout.hop_distance()[:, layout.center].tolist()
     direction = torch.randn(n, m, layout.num_joints, coords, generator=g)
