@@ -205,3 +205,37 @@ def test_cli_export_end_to_end(checkpoints, tmp_path, monkeypatch):
     assert result.exit_code == 1 and result.output.startswith(f"Error: {bad}: not a readable pygkd checkpoint")
     result = CliRunner().invoke(main, ["export", str(bad), "--format", "tflite", "--out", "x"])
     assert result.exit_code == 2 and "'tflite' is not one of 'onnx', 'torchscript'" in result.output
+
+
+def usage_snippet() -> str:
+    """The Python block of the Export section of docs/usage.md."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "usage.md").read_text()
+    section = text[text.index("## Export"):]
+    return section[section.index("```python\n") + 10: section.index("```\n", section.index("```python"))]
+
+
+@pytest.mark.parametrize("frames, missing_centre", [(23, False), (6, True)])  # uniform sampling down / up
+def test_usage_snippet_equals_pygkd_preprocessing_and_prediction(frames, missing_centre, onnx_files, checkpoints):
+    from torch_geometric.transforms import Compose
+
+    from pygkd.data.skeleton_data import SkeletonData
+    from pygkd.data.transforms import FixLength, Normalize, keypoints_of
+
+    snippet = usage_snippet().replace('"student.onnx"', repr(str(onnx_files["stgcn"])))
+    namespace: dict = {}
+    exec(compile(snippet, "docs/usage.md", "exec"), namespace)  # numpy and onnxruntime only
+    g = torch.Generator().manual_seed(frames)
+    keypoints = torch.rand(2, frames, 17, 3, generator=g) * 400  # pixels and scores, a second person
+    keypoints[1, :, 4] = 0  # a missing joint
+    if missing_centre:
+        keypoints[:, :, LAYOUT.center] = 0
+    numpy_x = keypoints.numpy()
+    for step in TRANSFORMS:
+        numpy_x = namespace[{"FixLength": "fix_length", "Normalize": "normalize"}[step["name"]]](
+            numpy_x, **{k: v for k, v in step.items() if k != "name"})
+    data = Compose([FixLength(10, mode="uniform"), Normalize(coords=2)])(
+        SkeletonData.from_keypoints(keypoints, LAYOUT, 0))
+    expected = keypoints_of(data)
+    np.testing.assert_allclose(numpy_x, expected.numpy(), rtol=1e-5, atol=1e-5)
+    logits = load_model(checkpoints["stgcn"])[0](expected[None]).logits
+    assert namespace["predict"](keypoints.numpy()) == CLASSES[int(logits.argmax())]
