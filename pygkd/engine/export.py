@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from ..nn import Backbone
 from ..nn.multi_input import parent_joints
 from ..skeleton import Layout
+from .build import STREAM_OF_ROLE
 from .checkpoint import ModelCard, load_model
 from .config import ConfigError
 
@@ -45,8 +46,10 @@ FORMATS = ("onnx", "torchscript")
 CARD_KEY = "pygkd_card"  # ONNX metadata_props key; TorchScript extra file "pygkd_card.json"
 CARD_FORMAT = "pygkd-export"
 TOLERANCE = 1e-4
-MIN_FRAMES = 4  # the smallest frame count the exported graph accepts (EfficientGCN's velocity needs t + 2)
-STREAM_OF_ROLE = {"teacher": "hq", "student": "lq"}
+# Lower bound of the symbolic frame count that torch.export reasons with. Without one, its shape reasoning
+# (stride guards of the strided channels-last frames) gave an ONNX graph that failed at run time at some T;
+# with it, the files run from T = 1 on (tested down to 3 frames).
+MIN_FRAMES = 4
 
 
 class ExportError(RuntimeError):
@@ -81,13 +84,7 @@ class ExportReport:
 
 def export_card(card: ModelCard, state: Mapping, frames: int) -> dict:
     """The model card a consumer without pygkd needs: classes, layout, input and output shapes, and the
-    preprocessing of the network's input stream.
-
-    ``preprocessing`` is the card's own (``card.preprocessing`` / ``state["card"]["preprocessing"]``) when
-    the checkpoint has one, else the transform list of the stream the role read in the checkpoint's config
-    (``data.lq.transforms`` for a student, ``data.hq.transforms`` for a teacher); ``None`` when neither is
-    there.
-    """
+    preprocessing of the network's input stream (:func:`preprocessing`); ``frames`` is the example's ``T``."""
     layout = card.layout
     return {
         "format": CARD_FORMAT,
@@ -99,16 +96,20 @@ def export_card(card: ModelCard, state: Mapping, frames: int) -> dict:
             "dtype": "float32",
             "shape": ["batch", "persons", "frames", layout.num_joints, card.in_channels],
             "axes": "[N, M, T, V, C]: samples, persons (all-zero = padding), frames, joints, channels",
-            "frames_trained": frames,
+            "example_frames": frames,
         },
         "outputs": {"logits": ["batch", card.num_classes], "feature": ["batch", "feature_dim"]},
         "spec": dict(card.spec),
-        "preprocessing": _preprocessing(card, state),
+        "preprocessing": preprocessing(card, state),
         "epoch": state.get("epoch"),
     }
 
 
-def _preprocessing(card: ModelCard, state: Mapping) -> list | None:
+def preprocessing(card: ModelCard, state: Mapping) -> list | None:
+    """The evaluation transforms (``[{name, ...arguments}]``) of the network's input: the card's own
+    (``preprocessing``) when the checkpoint has one, else those of the stream its role read in the
+    checkpoint's config (``data.lq.transforms`` for a student, ``data.hq.transforms`` for a teacher), else
+    ``None``."""
     stored = getattr(card, "preprocessing", None) or state.get("card", {}).get("preprocessing")
     if stored is not None:
         return stored
@@ -116,10 +117,9 @@ def _preprocessing(card: ModelCard, state: Mapping) -> list | None:
     return data.get(STREAM_OF_ROLE.get(card.role, ""), {}).get("transforms")
 
 
-def trained_frames(state: Mapping, role: str) -> int | None:
-    """``T`` of the ``FixLength`` in the checkpoint config's transforms of ``role``'s stream, if any."""
-    data = (state.get("config") or {}).get("data", {})
-    for transform in data.get(STREAM_OF_ROLE.get(role, ""), {}).get("transforms") or []:
+def fixed_length(transforms: list | None) -> int | None:
+    """``length`` of the ``FixLength`` in ``transforms``, if there is one."""
+    for transform in transforms or []:
         if isinstance(transform, Mapping) and transform.get("name") == "FixLength":
             return int(transform.get("length", 300))
     return None
@@ -162,7 +162,7 @@ def check_inputs(card: ModelCard, frames: int, seed: int = 0) -> dict[str, Tenso
     frame counts (batch 1 included), and skeleton-like ones (N=2, other frame count, a padded person)."""
     g = torch.Generator().manual_seed(seed)
     v, c = card.layout.num_joints, card.in_channels
-    other = max(MIN_FRAMES, frames // 2 + 3)
+    other = frames // 2 + 3
     return {
         f"random N=2 T={frames}": torch.randn(2, 2, frames, v, c, generator=g),
         f"random N=1 T={other}": torch.randn(1, 2, other, v, c, generator=g),
@@ -178,14 +178,17 @@ def check_export(
     """Max abs difference of the logits of ``run`` (the exported file) and ``net`` (PyTorch) per input.
 
     Raises:
-        ExportError: on the first input whose difference is not below ``tolerance`` (or whose output has
-            the wrong shape or is not finite), naming the input and the difference.
+        ExportError: on the first input that the export fails to run, or whose difference is not below
+            ``tolerance`` (or whose output has the wrong shape or is not finite), naming the input.
     """
     differences = {}
     for name, x in inputs.items():
         with torch.no_grad():
             expected = net(x)[0].numpy()
-        got = np.asarray(run(x.numpy()))
+        try:
+            got = np.asarray(run(x.numpy()))
+        except Exception as err:  # onnxruntime and TorchScript raise their own types
+            raise ExportError(f"on {name}: the export fails to run ({root_cause(err)})") from err
         if got.shape != expected.shape:
             raise ExportError(f"on {name}: the export gives logits of shape {list(got.shape)}, "
                               f"PyTorch {list(expected.shape)}")
@@ -254,7 +257,7 @@ def export_checkpoint(
     then moved onto ``out``; a failed export or check leaves no file.
 
     Args:
-        frames: trace length ``T``; default the checkpoint config's ``FixLength``, else 64.
+        frames: ``T`` of the example input; default the preprocessing's ``FixLength``, else 64.
         tolerance: largest max abs logit difference to PyTorch that is accepted.
         seed: seed of the check's inputs.
 
@@ -265,7 +268,7 @@ def export_checkpoint(
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: expected one of {list(FORMATS)}")
     model, card, state = load_model(checkpoint)
-    frames = max(frames or trained_frames(state, card.role) or 64, MIN_FRAMES)
+    frames = max(frames or fixed_length(preprocessing(card, state)) or 64, MIN_FRAMES)
     net = InferenceNetwork(model).eval()
     card_json = export_card(card, state, frames)
     write, runner = WRITERS[fmt]

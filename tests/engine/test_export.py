@@ -29,7 +29,7 @@ TINY = {  # a few channels and blocks: each ONNX export takes seconds
                      "fusion_stage": 1},
 }
 TRANSFORMS = [{"name": "FixLength", "length": 10, "mode": "uniform"}, {"name": "Normalize", "coords": 2}]
-SHAPES = [(1, 10), (1, 17), (4, 10), (4, 17)]  # (batch, frames); the trace has N=2, T=10
+SHAPES = [(1, 10), (1, 17), (4, 10), (4, 17), (2, 3)]  # (batch, frames); the example has N=2, T=10
 
 
 def write_checkpoint(path: Path, spec: dict) -> Path:
@@ -110,7 +110,7 @@ def test_card_readable_without_pygkd(onnx_files, checkpoints, tmp_path):
     assert card["class_names"] == CLASSES
     assert card["layout"]["name"] == "coco17" and card["layout"]["joints"] == list(LAYOUT.joints)
     assert card["input"]["shape"] == ["batch", "persons", "frames", 17, 3]
-    assert card["input"]["frames_trained"] == 10
+    assert card["input"]["example_frames"] == 10
     assert card["preprocessing"] == TRANSFORMS  # the student's stream in the checkpoint's config
     assert card["epoch"] == 7
 
@@ -132,6 +132,19 @@ def test_check_refuses_a_wrong_onnx_session_output(onnx_files, checkpoints, monk
     with pytest.raises(ExportError, match=r"^on random N=2 T=10: max abs difference of the logits to PyTorch "
                                           r"0.0002 \(tolerance 0.0001\)$"):
         check_export(run, net, export.check_inputs(card, 10))
+
+
+def test_check_refuses_an_export_that_fails_to_run(checkpoints):
+    model, card, _ = load_model(checkpoints["stgcn"])
+
+    def fails_at_other_frames(x):
+        if x.shape[2] != 10:
+            raise RuntimeError("MatMul: right operand cannot broadcast on dim 0\n(node_bmm)")
+        return export.InferenceNetwork(model)(torch.from_numpy(x))[0].detach().numpy()
+
+    with pytest.raises(ExportError, match=r"^on random N=1 T=8: the export fails to run \(RuntimeError: MatMul: "
+                                          r"right operand cannot broadcast on dim 0\)$"):
+        check_export(fails_at_other_frames, export.InferenceNetwork(model).eval(), export.check_inputs(card, 10))
 
 
 def test_refused_export_leaves_no_file(checkpoints, tmp_path, monkeypatch):
@@ -185,7 +198,7 @@ def test_cli_export_end_to_end(checkpoints, tmp_path, monkeypatch):
                                        "--out", str(out), "--frames", "12"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"wrote {out} (torchscript): logits within ")
-    assert read_card(out)["input"]["frames_trained"] == 12
+    assert read_card(out)["input"]["example_frames"] == 12
     x = inputs(2, 9)
     logits = torch.jit.load(str(out))(torch.from_numpy(x))[0].detach().numpy()
     np.testing.assert_allclose(logits, pytorch(checkpoints["efficientgcn"], x)[0], rtol=0, atol=1e-4)
