@@ -11,13 +11,16 @@ Two dense references are built here, next to pygkd's :class:`~pygkd.nn.STGCN` (o
 
 All three share the input batch-norm, temporal convolutions, residuals, pooling and classifier code, and
 get pygkd's weights copied in; the script first checks that their outputs agree (relative error < 1e-5),
-then times forward + backward (training) and batch-1 inference, alternating the models run by run so
-that a change in the load of a shared machine hits all of them, and prints medians of the wall-clock
-time and, as a cross-check that is less sensitive to other processes, the ratio of process CPU times.
+then times forward + backward (training) and batch-1 inference, each model in each precision of
+``--precisions`` (float32; bfloat16 autocast as ``amp: bf16`` runs it, loss in float32), alternating the
+runs so that a change in the load of a shared machine hits all of them, and prints medians of the
+wall-clock time and, as a cross-check that is less sensitive to other processes, the ratio of process CPU
+times; the last column is pygkd's time in that precision over its float32 time.
 
     python benchmarks/backbone_speed.py                # full table (about 4 minutes on 2 quiet cores)
     python benchmarks/backbone_speed.py --runs 3 --batch 4 --frames 32 --infer-frames 64   # smoke run
     python benchmarks/backbone_speed.py --backbone efficientgcn --scale 4 --layouts ntu25   # EfficientGCN-B4
+    python benchmarks/backbone_speed.py --plan paper9 --threads 1 --batch 8     # the paper's network, 1 core
 """
 from __future__ import annotations
 
@@ -32,16 +35,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pygkd.nn import STGCN, Backbone, EfficientGCN, STGCNConv
+from pygkd.nn import STGCN, Backbone, EfficientGCN, Precision, STGCNConv
 from pygkd.nn.backbones.efficientgcn import GraphLayer
 from pygkd.nn.partition import partitions
 from pygkd.nn.temporal import TemporalConv
 from pygkd.skeleton import Layout, get_layout
 
+MODELS = ("pygkd", "dense", "dense-best")
 # ST-GCN's released model (and PYSKL's STGCN): ten blocks.
 PLANS = {
     "stgcn10": ((64, 64, 64, 64, 128, 128, 128, 256, 256, 256), (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)),
     "paper9": ((64, 64, 64, 128, 128, 128, 256, 256, 256), (1, 1, 1, 2, 1, 1, 2, 1, 1)),
+    "cpu60": ((16, 32, 64), (1, 2, 2)),  # budgets cpu and cpu60
 }
 
 
@@ -214,17 +219,19 @@ def interleaved_medians(
     }
 
 
-def train_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
+def train_step(model: nn.Module, x: Tensor, y: Tensor, precision: Precision) -> Callable[[], None]:
     def step() -> None:
         model.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x).logits, y).backward()
+        with precision.autocast():
+            logits = model(x).logits
+        F.cross_entropy(logits.float(), y).backward()
 
     return step
 
 
-def infer_step(model: nn.Module, x: Tensor) -> Callable[[], None]:
+def infer_step(model: nn.Module, x: Tensor, precision: Precision) -> Callable[[], None]:
     def step() -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), precision.autocast():
             model(x)
 
     return step
@@ -245,14 +252,16 @@ def build_models(layout: Layout, args: argparse.Namespace) -> dict[str, Backbone
         for conv in convs:
             conv.edge_importance.uniform_(0.5, 1.5)
             conv.lin.bias.normal_()
-    return {"pygkd": model, "dense": like(model, False), "dense-best": like(model, True)}
+    return dict(zip(MODELS, (model, like(model, False), like(model, True))))
 
 
-def table_row(layout: str, v: int, setting: str, t: dict[str, tuple[float, float]]) -> str:
-    (ours, ours_cpu), (dense, dense_cpu), (best, best_cpu) = t["pygkd"], t["dense"], t["dense-best"]
+def table_row(layout: str, v: int, setting: str, t: dict[str, tuple[float, float]], precision: str) -> str:
+    (ours, ours_cpu), (dense, dense_cpu), (best, best_cpu) = (t[f"{k}@{precision}"] for k in MODELS)
+    vs_float32 = ours / t["pygkd@float32"][0] if "pygkd@float32" in t else float("nan")
     return (
-        f"| {layout} | {v} | {setting} | {ours * 1e3:.0f} | {dense * 1e3:.0f} | {best * 1e3:.0f} "
-        f"| {ours / dense:.2f} | {ours / best:.2f} | {ours_cpu / dense_cpu:.2f} | {ours_cpu / best_cpu:.2f} |"
+        f"| {layout} | {v} | {setting} | {precision} | {ours * 1e3:.0f} | {dense * 1e3:.0f} | {best * 1e3:.0f} "
+        f"| {ours / dense:.2f} | {ours / best:.2f} | {ours_cpu / dense_cpu:.2f} | {ours_cpu / best_cpu:.2f} "
+        f"| {vs_float32:.2f} |"
     )
 
 
@@ -275,15 +284,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precisions", nargs="+", choices=["float32", "bfloat16"], default=["float32", "bfloat16"])
     args = parser.parse_args()
+    precisions = [Precision(name, "cpu") for name in args.precisions]
     torch.set_num_threads(args.threads)
 
     print(f"# torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}, "
           f"{args.backbone} {args.plan if args.backbone == 'stgcn' else f'B{args.scale}'}, "
           f"median of {args.runs} runs after {args.warmup} warm-up, models interleaved\n")
-    print("| layout | V | setting | pygkd ms | dense ms | dense-best ms | pygkd / dense | pygkd / dense-best "
-          "| CPU time pygkd / dense | CPU time pygkd / dense-best |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| layout | V | setting | precision | pygkd ms | dense ms | dense-best ms | pygkd / dense "
+          "| pygkd / dense-best | CPU time pygkd / dense | CPU time pygkd / dense-best | pygkd / its float32 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.layouts:
         layout = get_layout(name)
         v = layout.num_joints
@@ -296,14 +307,18 @@ def main() -> None:
 
         x = skeletons(args.batch, args.persons, args.frames, v)
         y = torch.randint(args.classes, (args.batch,))
-        train = interleaved_medians({k: train_step(m, x, y) for k, m in models.items()}, args.warmup, args.runs)
+        train = interleaved_medians({f"{k}@{p.name}": train_step(m, x, y, p) for p in precisions
+                                     for k, m in models.items()}, args.warmup, args.runs)
         for model in models.values():
             model.eval()
         x1 = skeletons(1, args.persons, args.infer_frames, v)
-        infer = interleaved_medians({k: infer_step(m, x1) for k, m in models.items()}, args.warmup, args.runs)
+        infer = interleaved_medians({f"{k}@{p.name}": infer_step(m, x1, p) for p in precisions
+                                     for k, m in models.items()}, args.warmup, args.runs)
 
-        print(table_row(name, v, f"train fwd+bwd N={args.batch} M={args.persons} T={args.frames}", train))
-        print(table_row(name, v, f"inference N=1 M={args.persons} T={args.infer_frames}", infer))
+        for p in precisions:
+            print(table_row(name, v, f"train fwd+bwd N={args.batch} M={args.persons} T={args.frames}", train, p.name))
+        for p in precisions:
+            print(table_row(name, v, f"inference N=1 M={args.persons} T={args.infer_frames}", infer, p.name))
         print(f"<!-- {name}: max relative output error vs pygkd: "
               + ", ".join(f"{k} {e:.1e}" for k, e in errors.items() if k != "pygkd") + " -->")
 

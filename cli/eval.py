@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import click
@@ -40,5 +41,9 @@ def format_report(report: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def command(cfg: dict, role: str, checkpoint: Path | None, split: str | None, occlusion: float | None,
             as_json: bool) -> None:
-    report = evaluate_model(cfg, role, checkpoint, split, occlusion)
+    with warnings.catch_warnings(record=True) as caught:  # e.g. which input chain is used: one line each
+        warnings.simplefilter("always")
+        report = evaluate_model(cfg, role, checkpoint, split, occlusion)
+    for warning in caught:
+        click.echo(f"Warning: {warning.message}", err=True)
     click.echo(json.dumps(report, indent=1) if as_json else format_report(report))

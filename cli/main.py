@@ -15,6 +15,8 @@ COMMANDS = {
     "eval": "Evaluate a teacher or student: top-1/top-5, per-class accuracy, confusion matrix.",
     "pipeline": "Run teacher -> matrix -> student -> eval in one go (the built-in demo by default).",
     "reproduce": "Run one of the paper's experiment grids and write a results table.",
+    "predict": "Predict the actions of clips, datasets or a live stream of frames with a trained network.",
+    "init-config": "Write a commented config template for a prepared dataset.",
     "export": "Export a trained network to ONNX or TorchScript, checked against PyTorch.",
 }
 
@@ -26,7 +28,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        return importlib.import_module(f"cli.{name}").command
+        return importlib.import_module(f"cli.{name.replace('-', '_')}").command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):

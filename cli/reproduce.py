@@ -17,6 +17,7 @@ import click
 
 from pygkd.engine.config import DEFAULT_CONFIG, available_configs
 from pygkd.experiments import GRIDS, GridRunner, available_budgets, build_grid, load_budget
+from pygkd.experiments.grids import select_rows
 from pygkd.experiments.results import ROWS_FILE, recorded_severities
 
 from .run_options import user_errors
@@ -55,8 +56,11 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Results root; the grids of one config and budget go to RESULTS/<config>/<budget>/.")
 @click.option("--max-rows", type=click.IntRange(min=1), help="Stop after this many newly finished rows.")
+@click.option("--rows", "row_patterns", multiple=True, metavar="PATTERN",
+              help="Run only the rows whose key matches (shell pattern, repeatable; their baselines come along), "
+                   "e.g. --rows teacher --rows '*-op0.6*'. The table keeps every recorded row.")
 def command(grids: tuple[str, ...], config: str, budget: str, seeds: str | None, severities: tuple[str, ...],
-            overrides: tuple[str, ...], results: Path, max_rows: int | None) -> None:
+            overrides: tuple[str, ...], results: Path, max_rows: int | None, row_patterns: tuple[str, ...]) -> None:
     invocation = shlex.join(["pygkd", *sys.argv[1:]])
     chosen_seeds = parse_seeds(seeds)
     with user_errors():
@@ -68,6 +72,11 @@ def command(grids: tuple[str, ...], config: str, budget: str, seeds: str | None,
             recorded = recorded_severities(root / name / ROWS_FILE)
             shown = asked + [s for s in recorded if s not in asked]  # other runs' rows stay in the table
             grid = build_grid(name, asked, chosen_budget.backbones)
+            if row_patterns:
+                try:
+                    grid = select_rows(grid, row_patterns)
+                except KeyError as err:
+                    raise click.BadParameter(err.args[0], param_hint="--rows") from None
             runner.run(grid, chosen_seeds, max_rows, command=invocation,
                        table_grid=build_grid(name, shown, chosen_budget.backbones))
             click.echo(f"{root / name / 'table.md'}:\n{(root / name / 'table.md').read_text()}")

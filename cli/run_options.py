@@ -16,6 +16,7 @@ import click
 
 from pygkd.data.raw import DataFormatError
 from pygkd.engine.config import DEFAULT_CONFIG, ConfigError, available_configs, load_config
+from pygkd.nn.precision import AMP_CHOICES
 from pygkd.skeleton import LayoutError
 
 USER_ERRORS = (ConfigError, DataFormatError, LayoutError, FileNotFoundError)
@@ -31,9 +32,9 @@ def run_options(stages: tuple[str, ...] = ()) -> Callable:
 
     def decorate(command: Callable) -> Callable:
         @functools.wraps(command)
-        def run(config: str, overrides: tuple[str, ...], device: str | None, seed: int | None, out: Path | None,
-                epochs: int | None = None, batch_size: int | None = None, **kwargs):
-            shortcuts = {"device": device, "seed": seed, "out": out and str(out)}
+        def run(config: str, overrides: tuple[str, ...], device: str | None, amp: str | None, seed: int | None,
+                out: Path | None, epochs: int | None = None, batch_size: int | None = None, **kwargs):
+            shortcuts = {"device": device, "amp": amp, "seed": seed, "out": out and str(out)}
             for stage in stages:
                 shortcuts.update({f"{stage}.epochs": epochs, f"{stage}.batch_size": batch_size})
             # JSON is YAML: a path stays a string whatever it looks like
@@ -48,6 +49,8 @@ def run_options(stages: tuple[str, ...] = ()) -> Callable:
             click.option("--set", "-s", "overrides", multiple=True, metavar="KEY=VALUE",
                          help="Override a config key, e.g. --set student.alpha=2 (repeatable; VALUE is YAML)."),
             click.option("--device", help="auto | cpu | cuda | cuda:N (config key: device)."),
+            click.option("--amp", type=click.Choice(AMP_CHOICES),
+                         help="Mixed precision: off, bf16, fp16 (CUDA) or auto (config key: amp)."),
             click.option("--seed", type=int, help="Run seed (config key: seed)."),
             click.option("--out", type=click.Path(path_type=Path), help="Run directory (default: runs/<name>)."),
         ]

@@ -22,14 +22,11 @@ import torch
 from torch_geometric.transforms import BaseTransform
 
 from ..skeleton import Layout, get_layout
+from ..skeleton.mapping import Combination, combination_weights, combine_joints
 from .skeleton_data import SkeletonData
 from .transforms import keypoints_of, sample_rng, with_keypoints
 
 _SALT_LQ = 3
-
-Combination = tuple[tuple[str, float], ...]
-"""A point as a weighted sum of source joints, ``(("left_shoulder", 0.5), ("right_shoulder", 0.5))``."""
-
 
 @dataclass(frozen=True)
 class LayoutMap:
@@ -94,22 +91,6 @@ LAYOUT_MAPS: dict[tuple[str, str], LayoutMap] = {
 layout onto itself is the identity and needs no entry."""
 
 
-def _weights(source: Layout, combos: list[Combination]) -> np.ndarray:
-    """``[len(combos), V_source]`` weight matrix of a list of joint combinations."""
-    w = np.zeros((len(combos), source.num_joints))
-    for row, combo in enumerate(combos):
-        for joint, weight in combo:
-            w[row, source.index(joint)] += weight
-    return w
-
-
-def _combine(points: np.ndarray, present: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted joints ``[..., V, D]`` -> ``[..., R, D]``; a result is present if all its joints are."""
-    out = np.einsum("rv,...vd->...rd", w, points)
-    ok = ~((w != 0) & ~present[..., None, :]).any(-1)
-    return out, ok
-
-
 def _unit(v: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(v, axis=-1, keepdims=True)
     return np.divide(v, n, out=np.zeros_like(v), where=n > 0)
@@ -156,7 +137,7 @@ def map_layout(keypoints: np.ndarray, source: str | Layout, target: str | Layout
     out = np.zeros((*keypoints.shape[:-2], target.num_joints, keypoints.shape[-1]))
     body = [j for j in target.joints if j in table.joints]
     rows = [target.index(j) for j in body]
-    points, ok = _combine(keypoints, present, _weights(source, [table.joints[j] for j in body]))
+    points, ok = combine_joints(keypoints, present, combination_weights(source, [table.joints[j] for j in body]))
     out[..., rows, :] = points * ok[..., None]
     face = [j for j in target.joints if j not in table.joints]
     if face:
@@ -164,7 +145,7 @@ def map_layout(keypoints: np.ndarray, source: str | Layout, target: str | Layout
         if unknown:
             raise KeyError(f"table {source.name}->{target.name} gives no source for target joints {unknown}")
         anchors = [table.head, table.neck, table.left_shoulder, table.right_shoulder]
-        points, ok = _combine(keypoints, present, _weights(source, anchors))
+        points, ok = combine_joints(keypoints, present, combination_weights(source, anchors))
         face_xyz = face_points(*np.moveaxis(points, -2, 0), face)
         out[..., [target.index(j) for j in face], :] = face_xyz * ok.all(-1)[..., None, None]
     return out.astype(np.float32)

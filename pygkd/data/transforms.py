@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch_geometric.transforms import BaseTransform
 
-from ..skeleton import PARTS, Layout, get_layout
+from ..skeleton import PARTS, JointMapping, Layout, get_layout, joint_mapping, map_keypoints
 from .skeleton_data import SkeletonData
 
 _SALT_UNIFORM = 1
@@ -281,3 +281,33 @@ class OccludeParts(BaseTransform):
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.parts})"
+
+
+class MapLayout(BaseTransform):
+    """The same skeletons in layout ``target``: the joints are mapped by
+    :func:`~pygkd.skeleton.mapping.joint_mapping` and :func:`~pygkd.skeleton.mapping.map_keypoints` (copied by
+    name, or computed, e.g. OpenPose's neck from the shoulders), and ``x``, ``layout``, ``part`` and
+    ``edge_index`` become the target's. A sample already in ``target`` is returned unchanged. A pair that
+    cannot be mapped raises :class:`~pygkd.skeleton.LayoutError` on its first sample, naming the joints.
+
+    Args:
+        target: the layout to map to, e.g. ``"coco17"``.
+        score: the last channel is a confidence (pose-estimator output ``x, y, score``): a joint with score 0 is
+            missing, and mapped joints carry their sources' score (the minimum for a computed joint). ``False``
+            for coordinates only.
+    """
+
+    def __init__(self, target: str, score: bool = True) -> None:
+        self.target, self.score = get_layout(target).name, score
+        self._mappings: dict[str, JointMapping] = {}
+
+    def forward(self, data: SkeletonData) -> SkeletonData:
+        if data.layout == self.target:
+            return data
+        if data.layout not in self._mappings:
+            self._mappings[data.layout] = joint_mapping(data.layout, self.target)
+        keypoints = map_keypoints(keypoints_of(data).numpy(), self._mappings[data.layout], self.score)
+        return with_keypoints(data, torch.from_numpy(keypoints), self.target)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(target={self.target!r}, score={self.score})"

@@ -23,7 +23,7 @@ from torch_geometric.loader import DataLoader
 from torch_geometric.transforms import BaseTransform, Compose
 
 from ..data import lq_synthesis, transforms
-from ..data.dataset import PairDataset, SkeletonDataset, hq_keep_mask
+from ..data.dataset import PairDataset, SkeletonDataset, hq_keep_mask, load_graph
 from ..data.readers import get_reader
 from ..data.store import PreparedDataset, prepare
 from ..nn.registry import import_object
@@ -55,6 +55,32 @@ def load_prepared(cfg: Mapping) -> PreparedDataset:
     return PreparedDataset(path)
 
 
+def transform_class(name: str, where: str) -> type[BaseTransform]:
+    """The transform class ``name``: a class of :mod:`pygkd.data.transforms` or :mod:`pygkd.data.lq_synthesis`,
+    or a dotted path ``"package.module:Class"``; a ConfigError starting with ``where`` otherwise."""
+    cls = getattr(transforms, name, None) or getattr(lq_synthesis, name, None)
+    if cls is None:
+        try:
+            cls = import_object(name) if ("." in name or ":" in name) else None
+        except ValueError as err:
+            raise ConfigError(f"{where} {name!r}: {err}") from None
+    if not (isinstance(cls, type) and issubclass(cls, BaseTransform)):
+        raise ConfigError(f"{where} {name!r}: not a transform of pygkd.data.transforms or lq_synthesis")
+    return cls
+
+
+def resolve_seeds(specs: Sequence[Mapping[str, Any]], seed: int) -> list[dict]:
+    """Copies of the transform specs in which every transform that takes a ``seed`` and is not given one
+    has ``seed`` (the chain as it runs, e.g. what a checkpoint stores)."""
+    resolved = []
+    for i, spec in enumerate(specs):
+        options = dict(spec)
+        if "seed" in inspect.signature(transform_class(options["name"], f"transform #{i}")).parameters:
+            options.setdefault("seed", seed)
+        resolved.append(options)
+    return resolved
+
+
 def build_transform(specs: Sequence[Mapping[str, Any]], seed: int) -> BaseTransform | None:
     """``[{name: FixLength, length: 64}, ...]`` -> one transform (``None`` for an empty list).
 
@@ -62,35 +88,30 @@ def build_transform(specs: Sequence[Mapping[str, Any]], seed: int) -> BaseTransf
     path ``"package.module:Class"``. A transform that takes a ``seed`` and is not given one gets the run's.
     """
     steps = []
-    for i, spec in enumerate(specs):
-        options = dict(spec)
+    for i, options in enumerate(resolve_seeds(specs, seed)):
         name = options.pop("name")
-        cls = getattr(transforms, name, None) or getattr(lq_synthesis, name, None)
-        if cls is None:
-            try:
-                cls = import_object(name) if ("." in name or ":" in name) else None
-            except ValueError as err:
-                raise ConfigError(f"transform #{i} {name!r}: {err}") from None
-        if not (isinstance(cls, type) and issubclass(cls, BaseTransform)):
-            raise ConfigError(f"transform #{i} {name!r}: not a transform of pygkd.data.transforms or lq_synthesis")
-        if "seed" in inspect.signature(cls).parameters:
-            options.setdefault("seed", seed)
         try:
-            steps.append(cls(**options))
+            steps.append(transform_class(name, f"transform #{i}")(**options))
         except (TypeError, ValueError) as err:
             raise ConfigError(f"transform #{i} {name}: {err}") from None
     return Compose(steps) if steps else None
 
 
-def stream_transform(cfg: Mapping, stream: str, train: bool, occlusion: float = 0.0) -> BaseTransform | None:
-    """The transform of ``data.<stream>`` (``hq`` or ``lq``): ``train_transforms`` when training (``null``:
-    the same as ``transforms``), then, at test time, joint occlusion with probability ``occlusion``."""
+def stream_transform_specs(cfg: Mapping, stream: str, train: bool, occlusion: float = 0.0) -> list[dict]:
+    """The transform specs of ``data.<stream>`` (``hq`` or ``lq``), seeds resolved: ``train_transforms`` when
+    training (``null``: the same as ``transforms``), then, at test time, joint occlusion with probability
+    ``occlusion``."""
     section = cfg["data"][stream]
     specs = list(section["train_transforms"] if train and section["train_transforms"] is not None
                  else section["transforms"])
     if occlusion > 0:
         specs.append({"name": "OccludeJoints", "p": occlusion})
-    return build_transform(specs, cfg["seed"])
+    return resolve_seeds(specs, cfg["seed"])
+
+
+def stream_transform(cfg: Mapping, stream: str, train: bool, occlusion: float = 0.0) -> BaseTransform | None:
+    """The transform of :func:`stream_transform_specs`."""
+    return build_transform(stream_transform_specs(cfg, stream, train, occlusion), cfg["seed"])
 
 
 def hq_augmented(cfg: Mapping) -> bool:
@@ -158,12 +179,47 @@ def pair_dataset(cfg: Mapping, prepared: PreparedDataset, indices: np.ndarray, p
     )
 
 
-def model_card(cfg: Mapping, role: str, dataset: SkeletonDataset) -> ModelCard:
-    """The card of ``role``'s network: its layout and input channels are those of ``dataset``'s graphs
-    after the transform (an LQ synthesis changes both), probed on the first sample."""
-    probe = dataset[0]
-    return ModelCard(role, dict(cfg["model"][role]), get_layout(probe.layout), probe.x.size(-1),
-                     list(dataset.prepared.class_names))
+def model_card(cfg: Mapping, role: str, dataset: SkeletonDataset, precision: str = "float32") -> ModelCard:
+    """The card of ``role``'s network, which reads the test-time graphs ``dataset`` of ``data.<hq|lq>`` and
+    trains in ``precision``.
+
+    Its layout and input channels are those of ``dataset``'s graphs after the transform (an LQ synthesis
+    changes both), probed on the first sample; the chain is applied one step at a time to find the steps
+    after the last one that changes the layout (:attr:`ModelCard.layout_transforms`).
+    """
+    specs = stream_transform_specs(cfg, STREAM_OF_ROLE[role], train=False)
+    prepared, stream = dataset.prepared, dataset.stream
+    probe = load_graph(prepared, stream, int(dataset.indices[0]), None)
+    layout_steps = 0
+    for k, spec in enumerate(specs):
+        before = probe.layout
+        probe = build_transform([spec], cfg["seed"])(probe)
+        if probe.layout != before:
+            layout_steps = k + 1
+    stored = prepared.streams[stream]
+    return ModelCard(
+        role, dict(cfg["model"][role]), get_layout(probe.layout), probe.x.size(-1), list(prepared.class_names),
+        precision, stream=stream, stream_layout=get_layout(stored.layout), stream_channels=list(stored.channels),
+        transforms=specs, layout_transforms=specs[layout_steps:],
+    )
+
+
+def eval_dataset(cfg: Mapping, card: ModelCard, prepared: PreparedDataset, indices: np.ndarray,
+                 occlusion: float = 0.0) -> SkeletonDataset:
+    """The graphs of ``indices`` that ``card``'s network reads at test time, optionally with joint occlusion
+    (seeded by the config's seed): the card's stream and transforms, or, for a card without them (an older
+    checkpoint), the config's ``data.<hq|lq>`` of its role."""
+    if not card.has_preprocessing:
+        return skeleton_dataset(cfg, prepared, indices, STREAM_OF_ROLE[card.role], train=False, occlusion=occlusion)
+    specs = card.transforms + ([{"name": "OccludeJoints", "p": occlusion}] if occlusion > 0 else [])
+    return SkeletonDataset(prepared, indices, card.stream, build_transform(specs, cfg["seed"]))
+
+
+def describe_transforms(specs: Sequence[Mapping[str, Any]]) -> str:
+    """``[{name: FixLength, length: 32}, {name: Normalize, coords: 2}]`` -> ``"FixLength(length=32) >
+    Normalize(coords=2)"`` (``"none"`` for an empty chain)."""
+    steps = [f"{s['name']}({', '.join(f'{k}={v}' for k, v in s.items() if k != 'name')})" for s in specs]
+    return " > ".join(steps) or "none"
 
 
 def train_loader(dataset: Dataset, batch_sampler: Sampler, num_workers: int) -> DataLoader:

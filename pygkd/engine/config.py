@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
+from ..nn.precision import AMP_CHOICES
+
 BASE_CONFIG = "base"
 DEFAULT_CONFIG = "demo"
 
@@ -251,8 +253,14 @@ def _transforms(value: Any) -> str | None:
     return None if ok else f"expected a list of {{name: TransformClass, ...arguments}}, got {value!r}"
 
 
+def _amp(value: Any) -> str | None:
+    ok = value is False or (isinstance(value, str) and value in AMP_CHOICES)
+    return None if ok else f"expected one of {list(AMP_CHOICES)}, got {value!r}"
+
+
 CHECKS: dict[str, Callable[[Any], str | None]] = {
     "device": _device,
+    "amp": _amp,
     "threads": _non_negative_int,
     "num_workers": _non_negative_int,
     "student.loss": _one_of("none", "kl", "global_msc", "pmsc"),

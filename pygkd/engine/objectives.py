@@ -5,6 +5,9 @@
 * ``pmsc``: the part-level multi-sample contrastive loss on part features, weighted by ``E`` (Eqs. 6-11);
 * ``global_msc``: the same contrastive loss on global features, without ``E``;
 * ``kl``: KL divergence of softened logits, on the samples that keep their HQ match.
+
+Under mixed precision (:mod:`pygkd.nn.precision`) the networks' forward passes run in the autocast dtype,
+and every loss is computed with autocast off on float32 copies of their outputs.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from torch_geometric.data import Batch
 
 from ..kd import global_msc_loss, kl_loss, pmsc_loss
 from ..nn import BackboneOutput
+from ..nn.precision import float32
 from .teaching import Teaching
 from .trainer import StepOutput, dense_input
 
@@ -51,13 +55,16 @@ class Distillation:
             raise ValueError("the pmsc loss needs the part matrix E")
 
     def __call__(self, student: BackboneOutput, batch: Batch) -> Tensor:
+        """``L_kd`` in float32: the teacher runs in the ambient precision, the loss with autocast off."""
         t = self.teacher(batch)
-        if self.loss == "pmsc":
-            return pmsc_loss(student.part, t.out, batch.y, t.y, t.pair, self.E, self.w)
-        if self.loss == "global_msc":
-            return global_msc_loss(student.feature, t.out, batch.y, t.y, t.pair, self.w)
-        paired = t.pair >= 0
-        return kl_loss(student.logits[paired], t.out[t.pair[paired]], self.temperature)
+        with float32(t.out.device.type):
+            teacher = t.out.float()
+            if self.loss == "pmsc":
+                return pmsc_loss(student.part.float(), teacher, batch.y, t.y, t.pair, self.E, self.w)
+            if self.loss == "global_msc":
+                return global_msc_loss(student.feature.float(), teacher, batch.y, t.y, t.pair, self.w)
+            paired = t.pair >= 0
+            return kl_loss(student.logits[paired].float(), teacher[t.pair[paired]], self.temperature)
 
 
 class TrainingObjective:
@@ -74,7 +81,8 @@ class TrainingObjective:
 
     def __call__(self, model: nn.Module, batch: Batch) -> StepOutput:
         out = model(dense_input(batch[self.input_key], batch.num_graphs, model.layout.num_joints))
-        ce = F.cross_entropy(out.logits, batch.y)
+        with float32(out.logits.device.type):
+            ce = F.cross_entropy(out.logits.float(), batch.y)
         terms = {"ce": ce.detach()}
         loss = ce
         if self.distill is not None:

@@ -29,11 +29,13 @@ from torch.utils.data import Dataset
 from ..data.dataset import SkeletonDataset
 from ..data.store import PreparedDataset
 from ..kd import PartMatrix
-from ..nn import resolve_device
+from ..nn import Precision, resolve_device, resolve_precision
 from .build import (
     STREAM_OF_ROLE,
     TrainingSamples,
     batch_sampler,
+    describe_transforms,
+    eval_dataset,
     eval_loader,
     hq_augmented,
     load_prepared,
@@ -42,6 +44,7 @@ from .build import (
     pair_dataset,
     skeleton_dataset,
     split_indices,
+    stream_transform_specs,
     train_loader,
 )
 from .checkpoint import BEST, ModelCard, load_model
@@ -91,7 +94,7 @@ def train_teacher(cfg: Mapping, resume: bool = False) -> dict:
     prepared = load_prepared(cfg)
     indices, _ = TrainingSamples.of(cfg, prepared).for_role("teacher", use_solitary=False)
     val_set = _val_set(cfg, prepared, "hq")
-    card = model_card(cfg, "teacher", val_set)
+    card = model_card(cfg, "teacher", val_set, _precision(cfg, _device(cfg)).name)
     train_set = skeleton_dataset(cfg, prepared, indices, "hq", train=True)
     return _fit(cfg, card, card.build(), TrainingObjective("x"), train_set, val_set, resume)
 
@@ -107,8 +110,9 @@ def train_student(cfg: Mapping, resume: bool = False) -> dict:
     device = _device(cfg)
     prepared = load_prepared(cfg)
     indices, paired = TrainingSamples.of(cfg, prepared).for_role("student", options["use_solitary"])
+    precision = _precision(cfg, device)
     val_set = _val_set(cfg, prepared, "lq")
-    card = model_card(cfg, "student", val_set)
+    card = model_card(cfg, "student", val_set, precision.name)
     model = card.build()
     if options["loss"] == "none":
         train_set = skeleton_dataset(cfg, prepared, indices, "lq", train=True)
@@ -124,7 +128,7 @@ def train_student(cfg: Mapping, resume: bool = False) -> dict:
     output = TEACHER_OUTPUT[options["loss"]]
     if use_teacher_cache(cfg):
         hq_loader = eval_loader(hq_set, cfg["eval"]["batch_size"], cfg["num_workers"])
-        teacher_source = TeacherCache.build(teacher, hq_loader, output, len(prepared), device)
+        teacher_source = TeacherCache.build(teacher, hq_loader, output, len(prepared), device, precision)
         train_set, input_key = skeleton_dataset(cfg, prepared, indices, "lq", train=True), "x"
     else:
         teacher_source = LiveTeacher(teacher, output)
@@ -151,7 +155,8 @@ def compute_part_matrix(cfg: Mapping, checkpoint: str | Path | None = None) -> P
     _check_card(card, dataset, checkpoint or paths.teacher_checkpoint(cfg))
     loader = eval_loader(dataset, cfg["matrix"]["batch_size"], cfg["num_workers"])
     batches = ((dense_input(b.x, b.num_graphs, card.layout.num_joints), b.y) for b in loader)
-    matrix = PartMatrix.compute(model, batches, card.layout.part_index(), card.class_names, device)
+    matrix = PartMatrix.compute(model, batches, card.layout.part_index(), card.class_names, device,
+                                _precision(cfg, device))
     heatmap = importlib.util.find_spec("matplotlib") is not None
     if not heatmap:
         warnings.warn("matplotlib is not installed: no heatmap.png (pip install matplotlib)", stacklevel=2)
@@ -175,7 +180,8 @@ def evaluate_model(
         occlusion: test-time occlusion probability OP; default ``eval.occlusion``.
 
     Returns:
-        The report: ``role``, ``checkpoint``, ``epoch``, ``split``, ``occlusion``, ``top1``, ``top5``,
+        The report: ``role``, ``checkpoint``, ``epoch``, ``split``, ``occlusion``, ``preprocessing`` (whose
+        input chain was used: ``checkpoint``, or ``config`` for an older checkpoint), ``top1``, ``top5``,
         ``per_class`` (class name -> accuracy, None for a class absent from the split), ``confusion``
         (rows: true class, columns: predicted), ``class_names``, ``num_samples``.
     """
@@ -188,13 +194,16 @@ def evaluate_model(
     occlusion = cfg["eval"]["occlusion"] if occlusion is None else occlusion
     prepared = load_prepared(cfg)
     indices = split_indices(prepared, split, key)
-    dataset = skeleton_dataset(cfg, prepared, indices, STREAM_OF_ROLE[card.role], train=False, occlusion=occlusion)
+    _say_preprocessing(cfg, card, path)
+    dataset = eval_dataset(cfg, card, prepared, indices, occlusion)
     _check_card(card, dataset, path)
     loader = eval_loader(dataset, cfg["eval"]["batch_size"], cfg["num_workers"])
-    metrics = evaluate(model, loader, card.num_classes, device, desc=f"eval {card.role}")
+    precision = _precision(cfg, device)
+    metrics = evaluate(model, loader, card.num_classes, device, desc=f"eval {card.role}", precision=precision)
     report = {
         "role": card.role, "checkpoint": str(path), "epoch": state["epoch"], "split": split,
-        "occlusion": occlusion, "seed": cfg["seed"], **metrics,
+        "occlusion": occlusion, "seed": cfg["seed"], "precision": precision.name,
+        "preprocessing": "checkpoint" if card.has_preprocessing else "config", **metrics,
         "per_class": dict(zip(card.class_names, metrics["per_class"])), "class_names": card.class_names,
     }
     paths.eval.mkdir(parents=True, exist_ok=True)
@@ -203,11 +212,31 @@ def evaluate_model(
     return report
 
 
+def _say_preprocessing(cfg: Mapping, card: ModelCard, path: Path) -> None:
+    """Warn, in one line, when the checkpoint's stored input chain differs from the config's (the
+    checkpoint's is used)."""
+    section = STREAM_OF_ROLE[card.role]
+    stream, specs = cfg["data"][section]["stream"], stream_transform_specs(cfg, section, train=False)
+    if card.has_preprocessing and (stream, specs) != (card.stream, card.transforms):
+        warnings.warn(
+            f"{path}: using the checkpoint's preprocessing ({card.stream}: {describe_transforms(card.transforms)}),"
+            f" not the config's data.{section} ({stream}: {describe_transforms(specs)})", stacklevel=3,
+        )
+
+
 def _device(cfg: Mapping) -> torch.device:
     """The config's ``device``; sets torch's CPU ``threads`` first when the config gives a number."""
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
     return resolve_device(cfg["device"])
+
+
+def _precision(cfg: Mapping, device: torch.device) -> Precision:
+    """The config's ``amp`` on ``device`` (:func:`pygkd.nn.resolve_precision`)."""
+    try:
+        return resolve_precision(cfg["amp"], device)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _val_set(cfg: Mapping, prepared: PreparedDataset, stream: str) -> SkeletonDataset:
@@ -223,6 +252,7 @@ def _fit(
     """Train ``model`` for ``cfg[card.role]`` into ``<out>/<role>/``."""
     stage = cfg[card.role]
     device = _device(cfg)
+    precision = _precision(cfg, device)
     model = model.to(device)
     optimizer, scheduler = optimizer_and_scheduler(model, stage)
     loader = train_loader(train_set, batch_sampler(stage, train_set.labels, cfg["seed"]), cfg["num_workers"])
@@ -232,9 +262,9 @@ def _fit(
     dump_config(cfg, run_dir / "config.yaml")
     return fit(
         model, objective, loader, optimizer, scheduler,
-        lambda m: evaluate(m, val_loader, card.num_classes, device, desc="validate"),
+        lambda m: evaluate(m, val_loader, card.num_classes, device, desc="validate", precision=precision),
         epochs=stage["epochs"], run_dir=run_dir, meta={"card": card.to_dict(), "config": dict(cfg)},
-        device=device, amp=cfg["amp"], resume=resume, desc=card.role,
+        device=device, precision=precision, resume=resume, desc=card.role,
     )
 
 

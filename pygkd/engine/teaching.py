@@ -19,6 +19,7 @@ from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 from tqdm import tqdm
 
+from ..nn.precision import FLOAT32, Precision
 from ..skeleton import NUM_PARTS
 from .trainer import dense_input
 
@@ -92,15 +93,19 @@ class TeacherCache:
     @classmethod
     @torch.no_grad()
     def build(
-        cls, model: nn.Module, loader: DataLoader, output: str, num_samples: int, device: torch.device
+        cls, model: nn.Module, loader: DataLoader, output: str, num_samples: int, device: torch.device,
+        precision: Precision = FLOAT32,
     ) -> "TeacherCache":
         """Run the frozen ``model`` over ``loader`` (``SkeletonData`` batches of the HQ graphs of the paired
-        samples, each with its prepared ``index``); ``num_samples`` is the size of the prepared dataset."""
+        samples, each with its prepared ``index``) in ``precision``; the rows are kept in float32.
+        ``num_samples`` is the size of the prepared dataset."""
         model = _frozen(model, output)
         rows, index = [], []
         for batch in tqdm(loader, desc="teacher cache", unit="batch", leave=False, disable=None):
             batch = batch.to(device)
-            rows.append(getattr(model(dense_input(batch.x, batch.num_graphs, model.layout.num_joints)), output))
+            with precision.autocast():
+                out = getattr(model(dense_input(batch.x, batch.num_graphs, model.layout.num_joints)), output)
+            rows.append(out.float())
             index.append(batch.index)
         index_all = torch.cat(index)
         row_of = torch.full((num_samples,), -1, dtype=torch.long, device=device)

@@ -26,7 +26,7 @@ from torch_geometric.loader import DataLoader
 from tqdm import tqdm
 
 from ..data.skeleton_data import to_dense
-from ..nn import autocast
+from ..nn import FLOAT32, Precision
 from .checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from .config import ConfigError
 from .logger import MetricsLogger
@@ -72,14 +72,20 @@ def dense_input(x: Tensor, num_graphs: int, num_joints: int) -> Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, device: torch.device, desc: str = "eval") -> dict:
+def evaluate(
+    model: nn.Module, loader: DataLoader, num_classes: int, device: torch.device, desc: str = "eval",
+    precision: Precision = FLOAT32,
+) -> dict:
     """Top-1/top-5, per-class accuracy and confusion matrix of ``model`` over ``loader``'s graphs
-    (``SkeletonData`` batches), see :class:`.metrics.ClassificationMeter`. The model is left in eval mode."""
+    (``SkeletonData`` batches), see :class:`.metrics.ClassificationMeter`; the forward pass runs in
+    ``precision``. The model is left in eval mode."""
     model.eval()
     meter = ClassificationMeter(num_classes)
     for batch in tqdm(loader, desc=desc, unit="batch", leave=False, disable=None):
         batch = batch.to(device)
-        meter.update(model(dense_input(batch.x, batch.num_graphs, model.layout.num_joints)).logits, batch.y)
+        with precision.autocast():
+            logits = model(dense_input(batch.x, batch.num_graphs, model.layout.num_joints)).logits
+        meter.update(logits.float(), batch.y)
     return meter.compute()
 
 
@@ -95,7 +101,7 @@ def fit(
     run_dir: str | Path,
     meta: Mapping[str, Any],
     device: torch.device,
-    amp: bool = False,
+    precision: Precision = FLOAT32,
     resume: bool = False,
     desc: str = "train",
 ) -> dict:
@@ -109,14 +115,15 @@ def fit(
         validate: ``model -> report`` with ``top1`` and ``top5`` (:func:`evaluate` on the validation split).
         run_dir: receives ``checkpoint_last.pt``, ``checkpoint_best.pt`` and ``metrics.jsonl``.
         meta: stored in every checkpoint (``card``: the :class:`~.checkpoint.ModelCard` dict, ``config``).
-        amp: float16 autocast and gradient scaling (CUDA only).
+        precision: the arithmetic of the forward pass (:mod:`pygkd.nn.precision`; float16 adds gradient
+            scaling); recorded in every metrics record.
         resume: continue from ``run_dir/checkpoint_last.pt``; its model card must equal ``meta["card"]``.
 
     Returns:
         The metrics record of the best epoch (highest validation top-1, the earliest on ties).
     """
     run_dir = Path(run_dir)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
+    scaler = precision.grad_scaler()
     start, best = 0, {}
     if resume:
         start, best = _restore(run_dir / LAST, meta, model, optimizer, scheduler, scaler)
@@ -126,12 +133,12 @@ def fit(
             began = time.perf_counter()
             loader.batch_sampler.set_epoch(epoch)
             lr = optimizer.param_groups[0]["lr"]
-            train = train_epoch(model, objective, loader, optimizer, device, scaler=scaler, amp=amp,
+            train = train_epoch(model, objective, loader, optimizer, device, scaler=scaler, precision=precision,
                                 desc=f"{desc} epoch {epoch + 1}")
             scheduler.step()
             val = validate(model)
             record = {"epoch": epoch + 1, "lr": lr, **train, "val_top1": val["top1"], "val_top5": val["top5"],
-                      "time_s": round(time.perf_counter() - began, 3)}
+                      "time_s": round(time.perf_counter() - began, 3), "precision": precision.name}
             log.log(record)
             progress.set_postfix(loss=f"{train['train_loss']:.3f}", val_top1=f"{val['top1']:.1%}")
             weights = {**meta, "model": model.state_dict(), "epoch": epoch + 1, "metrics": record}
@@ -152,18 +159,19 @@ def train_epoch(
     device: torch.device,
     *,
     scaler: torch.amp.GradScaler | None = None,
-    amp: bool = False,
+    precision: Precision = FLOAT32,
     desc: str = "train",
 ) -> dict:
     """One pass over ``loader`` (one optimizer step per batch); returns the sample-weighted means
-    ``train_loss``, ``train_<term>`` for every term of the objective, and ``train_top1``."""
-    scaler = scaler or torch.amp.GradScaler(device.type, enabled=False)
+    ``train_loss``, ``train_<term>`` for every term of the objective, and ``train_top1``. The objective
+    runs under ``precision``'s autocast (it computes its losses in float32, see :mod:`.objectives`)."""
+    scaler = scaler or precision.grad_scaler()
     model.train()
     totals: dict[str, Tensor] = {}
     count = 0
     for batch in tqdm(loader, desc=desc, unit="batch", leave=False, disable=None):
         batch = batch.to(device)
-        with autocast(device, amp):
+        with precision.autocast():
             out = objective(model, batch)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(out.loss).backward()
@@ -193,8 +201,8 @@ def _restore(
     The file is read to the CPU (the RNG state must stay there); weights and optimizer state follow the
     model's device when loaded."""
     state = load_checkpoint(path)
-    if state["card"] != meta["card"]:
-        changed = sorted(k for k in meta["card"] if state["card"].get(k) != meta["card"][k])
+    changed = sorted(k for k in state["card"] if state["card"][k] != meta["card"].get(k))  # older cards have fewer keys
+    if changed:
         raise ConfigError(f"{path}: cannot resume, the checkpoint's model differs from the config in {changed}")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])

@@ -17,7 +17,8 @@ Grids over a synthesised LQ stream may repeat their student rows at several seve
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import fnmatch
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 TABLE1_OCCLUSIONS = (0.0, 0.3, 0.6)
@@ -150,6 +151,22 @@ def table5(severities: Sequence[str | None] = (None,), fractions: Sequence[float
             ]
     return Grid("table5", "Partial HQ and solitary LQ skeletons (paper Table 5)", ("Skeleton", "HQ kept", "LQ used"),
                 tuple(rows))
+
+
+def select_rows(grid: Grid, patterns: Sequence[str]) -> Grid:
+    """``grid`` with only the rows whose key matches one of the shell-style ``patterns`` (``"*-op0.6*"``),
+    and the baseline rows they are compared to.
+
+    Raises:
+        KeyError: a pattern that matches no row (names the row keys there are).
+    """
+    keys = [row.key for row in grid.rows]
+    for pattern in patterns:
+        if not fnmatch.filter(keys, pattern):
+            raise KeyError(f"--rows {pattern!r} matches no row of {grid.name}; its rows: {keys}")
+    chosen = {row.key for row in grid.rows if any(fnmatch.fnmatchcase(row.key, p) for p in patterns)}
+    chosen |= {row.baseline for row in grid.rows if row.key in chosen and row.baseline}
+    return replace(grid, rows=tuple(row for row in grid.rows if row.key in chosen))
 
 
 GRIDS: dict[str, Callable[..., Grid]] = {"table1": table1, "table3": table3, "table4": table4, "table5": table5}

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from ..data.raw import DataFormatError
+from ..nn.precision import FLOAT32, Precision
 from ..skeleton import NUM_PARTS, PARTS
 from .heatmap import plot_part_matrix
 
@@ -66,6 +67,7 @@ def part_error_rates(
     batches: Iterable[tuple[Tensor, Tensor]],
     part_index: Tensor,
     device: torch.device | str | None = None,
+    precision: Precision = FLOAT32,
 ) -> tuple[Tensor, Tensor]:
     """Count the teacher's mistakes on part-occluded HQ samples: the numerator and denominator of Eq. 12.
 
@@ -78,6 +80,7 @@ def part_error_rates(
         batches: yields ``(x [N, M, T, V, C], y [N])`` over the HQ training samples.
         part_index: ``[V]`` part of every joint of the teacher's layout.
         device: where to run the model; default: the device of its first parameter (CPU if it has none).
+        precision: the arithmetic of the forward passes (the counts are integers whatever it is).
 
     Returns:
         ``errors [K, 5]`` (long): samples of class ``c`` misclassified with part ``p`` occluded, and
@@ -90,7 +93,8 @@ def part_error_rates(
     try:
         for step, (x, y) in enumerate(tqdm(batches, desc="part matrix", unit="batch", disable=None)):
             occluded = occlude_parts(x.to(device), part_index)
-            logits = torch.cat([model(copy).logits for copy in occluded.split(x.size(0))])
+            with precision.autocast():
+                logits = torch.cat([model(copy).logits.float() for copy in occluded.split(x.size(0))])
             num_classes = logits.size(1)
             y = y.cpu()
             if y.shape != (x.size(0),) or y.min() < 0 or y.max() >= num_classes:
@@ -180,9 +184,10 @@ class PartMatrix:
         part_index: Tensor,
         class_names: list[str],
         device: torch.device | str | None = None,
+        precision: Precision = FLOAT32,
     ) -> PartMatrix:
         """Run the occlusion study with a trained teacher (see :func:`part_error_rates`) and build ``E``."""
-        errors, counts = part_error_rates(model, batches, part_index, device)
+        errors, counts = part_error_rates(model, batches, part_index, device, precision)
         return cls.from_errors(errors, counts, class_names)
 
     def save(self, directory: str | Path, heatmap: bool = True) -> None:

@@ -11,11 +11,12 @@ from .base import Backbone, BackboneOutput
 from .block import STGCNBlock
 from .build import build_backbone
 from .conv import AGCNConv, STGCNConv
-from .device import autocast, resolve_device
+from .device import resolve_device
 from .efficient_temporal import BasicTemporalLayer, SeparableTemporalLayer
 from .multi_input import MultiInput
 from .partition import directed_partitions, distance_partitions, spatial_partitions
 from .pool import global_pool, part_pool, person_mean, scatter_mean, valid_persons
+from .precision import FLOAT32, Precision, resolve_precision
 from .registry import BACKBONES, LAYERS, register_backbone, register_layer, resolve_backbone, resolve_layer
 from .temporal import TemporalConv
 
@@ -25,16 +26,17 @@ __all__ = [
     "LAYERS",
     "STGCN",
     "Backbone",
+    "FLOAT32",
     "BackboneOutput",
     "BasicTemporalLayer",
     "EfficientGCN",
     "MultiInput",
+    "Precision",
     "STJointAttention",
     "SeparableTemporalLayer",
     "STGCNBlock",
     "STGCNConv",
     "TemporalConv",
-    "autocast",
     "build_backbone",
     "directed_partitions",
     "distance_partitions",
@@ -46,6 +48,7 @@ __all__ = [
     "resolve_backbone",
     "resolve_device",
     "resolve_layer",
+    "resolve_precision",
     "scatter_mean",
     "spatial_partitions",
     "valid_persons",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import torch
 from torch import Tensor, nn
 
 from ..skeleton import NUM_PARTS, Layout
@@ -69,6 +70,7 @@ class Backbone(nn.Module):
             )
         valid = valid_persons(x)
         z = self.joint_features(x)
+        z = z.to(torch.promote_types(z.dtype, torch.float32))  # pooled in float32 under mixed precision
         return z, valid, global_pool(z, valid)
 
     def classify(self, feature: Tensor) -> Tensor:

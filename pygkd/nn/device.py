@@ -1,9 +1,5 @@
-"""Where the networks run: ``--device auto|cpu|cuda[:i]`` and optional mixed precision on CUDA."""
+"""Where the networks run: ``--device auto|cpu|cuda[:i]`` (the arithmetic: :mod:`.precision`)."""
 from __future__ import annotations
-
-import contextlib
-import warnings
-from typing import ContextManager
 
 import torch
 
@@ -34,16 +30,3 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
         raise ValueError(f"--device {spec!r}: only {count} CUDA device(s), cuda:0..cuda:{count - 1}")
     return device
 
-
-def autocast(device: torch.device, enabled: bool) -> ContextManager:
-    """Mixed precision (float16 autocast) on a CUDA device when ``enabled``; a no-op otherwise.
-
-    Asking for it on the CPU warns and runs in float32. Pair it with ``torch.amp.GradScaler("cuda")``
-    when training.
-    """
-    if not enabled:
-        return contextlib.nullcontext()
-    if device.type != "cuda":
-        warnings.warn(f"mixed precision needs CUDA; running in float32 on {device}", stacklevel=2)
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.float16)

@@ -1,6 +1,8 @@
 """The built-in layouts. Joint orders follow each source's own file order (0-based).
 
 Part letters in the tables: H head/trunk (axial skeleton), LA/RA left/right arm, LL/RL left/right leg.
+The pose estimators' layouts (``openpose18``, ``body25``, ``halpe26``, ``mediapipe33``) give every point that
+COCO-17 also has COCO's joint name, which is how :mod:`pygkd.skeleton.mapping` maps them onto each other.
 """
 from __future__ import annotations
 
@@ -184,4 +186,92 @@ UIPRMD_VICON39 = _make(
     ],
     center="C7",
     mirror=_lr_pairs(_UIPRMD_VICON39) + [("LFHD", "RFHD"), ("LBHD", "RBHD"), ("LASI", "RASI"), ("LPSI", "RPSI")],
+)
+
+
+# OpenPose: joint orders of POSE_COCO_BODY_PARTS and POSE_BODY_25_BODY_PARTS in OpenPose's
+# src/openpose/pose/poseParameters.cpp, as listed in doc/02_output.md ("Keypoint Ordering in C++/Python"). The
+# bones are OpenPose's part pairs (POSE_BODY_PART_PAIRS) without the ear-shoulder pairs, which its part
+# affinity fields use but which are no bones.
+_OPENPOSE18 = [
+    ("nose", "H"), ("neck", "H"), ("right_shoulder", "RA"), ("right_elbow", "RA"), ("right_wrist", "RA"),
+    ("left_shoulder", "LA"), ("left_elbow", "LA"), ("left_wrist", "LA"), ("right_hip", "RL"), ("right_knee", "RL"),
+    ("right_ankle", "RL"), ("left_hip", "LL"), ("left_knee", "LL"), ("left_ankle", "LL"), ("right_eye", "H"),
+    ("left_eye", "H"), ("right_ear", "H"), ("left_ear", "H"),
+]
+_FACE = [("nose", "right_eye"), ("right_eye", "right_ear"), ("nose", "left_eye"), ("left_eye", "left_ear")]
+_UPPER_BODY = [("neck", "nose"), *[b for s in ("left", "right") for b in _limb(s, ["shoulder", "elbow", "wrist"])],
+                  ("neck", "left_shoulder"), ("neck", "right_shoulder")]
+_LEGS = [b for s in ("left", "right") for b in _limb(s, ["hip", "knee", "ankle"])]
+OPENPOSE18 = _make(
+    "openpose18",
+    "OpenPose COCO-18 (POSE_COCO_BODY_PARTS, doc/02_output.md): COCO-17 plus the neck, in OpenPose's own order",
+    _OPENPOSE18,
+    [*_UPPER_BODY, ("neck", "left_hip"), ("neck", "right_hip"), *_LEGS, *_FACE],
+    center="neck",
+    mirror=_lr_pairs(_OPENPOSE18),
+)
+
+_BODY25 = [
+    *_OPENPOSE18[:8], ("mid_hip", "H"), ("right_hip", "RL"), ("right_knee", "RL"), ("right_ankle", "RL"),
+    ("left_hip", "LL"), ("left_knee", "LL"), ("left_ankle", "LL"), ("right_eye", "H"), ("left_eye", "H"),
+    ("right_ear", "H"), ("left_ear", "H"), ("left_big_toe", "LL"), ("left_small_toe", "LL"), ("left_heel", "LL"),
+    ("right_big_toe", "RL"), ("right_small_toe", "RL"), ("right_heel", "RL"),
+]
+_FEET = [
+    b for s in ("left", "right") for b in _limb(s, ["ankle", "big_toe", "small_toe"]) + [(f"{s}_ankle", f"{s}_heel")]
+]
+BODY25 = _make(
+    "body25",
+    "OpenPose BODY_25 (POSE_BODY_25_BODY_PARTS, doc/02_output.md): COCO-17, neck, mid-hip and three points per foot",
+    _BODY25,
+    [*_UPPER_BODY, ("neck", "mid_hip"), ("mid_hip", "left_hip"), ("mid_hip", "right_hip"), *_LEGS, *_FACE,
+     *_FEET],
+    center="neck",
+    mirror=_lr_pairs(_BODY25),
+)
+
+# AlphaPose Halpe-26: the 26 body keypoints of the Halpe-FullBody README ("Keypoints format"), the body part of
+# AlphaPose's halpe26 and halpe136 models. "head" is the top of the head, "hip" the pelvis centre.
+_HALPE26 = [
+    *_COCO17, ("head", "H"), ("neck", "H"), ("hip", "H"), ("left_big_toe", "LL"), ("right_big_toe", "RL"),
+    ("left_small_toe", "LL"), ("right_small_toe", "RL"), ("left_heel", "LL"), ("right_heel", "RL"),
+]
+HALPE26 = _make(
+    "halpe26",
+    "AlphaPose Halpe-26 (Halpe-FullBody README): COCO-17 order, then head top, neck, hip centre and the feet",
+    _HALPE26,
+    [("neck", "head"), *_UPPER_BODY, ("neck", "hip"), ("hip", "left_hip"), ("hip", "right_hip"), *_LEGS,
+     *_FACE, *_FEET],
+    center="neck",
+    mirror=_lr_pairs(_HALPE26),
+)
+
+# MediaPipe / BlazePose: the 33 landmarks of the Pose Landmarker model, in the order of
+# https://ai.google.dev/edge/mediapipe/solutions/vision/pose_landmarker ("Pose landmarker model") and of the
+# PoseLandmark enum of mediapipe.python.solutions.pose. Bones follow its POSE_CONNECTIONS, made a tree like
+# coco17's (nose to shoulders, shoulders to hips) and joining the mouth to the nose.
+_MEDIAPIPE33 = [
+    ("nose", "H"), ("left_eye_inner", "H"), ("left_eye", "H"), ("left_eye_outer", "H"), ("right_eye_inner", "H"),
+    ("right_eye", "H"), ("right_eye_outer", "H"), ("left_ear", "H"), ("right_ear", "H"), ("mouth_left", "H"),
+    ("mouth_right", "H"),
+    *[(f"{s}_{j}", f"{s[0].upper()}A") for j in ("shoulder", "elbow", "wrist", "pinky", "index", "thumb")
+      for s in ("left", "right")],
+    *[(f"{s}_{j}", f"{s[0].upper()}L") for j in ("hip", "knee", "ankle", "heel", "foot_index")
+      for s in ("left", "right")],
+]
+MEDIAPIPE33 = _make(
+    "mediapipe33",
+    "MediaPipe Pose Landmarker (BlazePose), 33 landmarks in MediaPipe's order",
+    _MEDIAPIPE33,
+    [
+        *[b for s in ("left", "right") for b in _limb(s, ["eye_inner", "eye", "eye_outer", "ear"])],
+        ("nose", "left_eye_inner"), ("nose", "right_eye_inner"), ("nose", "mouth_left"), ("nose", "mouth_right"),
+        ("nose", "left_shoulder"), ("nose", "right_shoulder"),
+        *[b for s in ("left", "right") for b in _limb(s, ["shoulder", "elbow", "wrist", "pinky"])
+          + [(f"{s}_wrist", f"{s}_index"), (f"{s}_wrist", f"{s}_thumb"), (f"{s}_shoulder", f"{s}_hip")]
+          + _limb(s, ["hip", "knee", "ankle", "heel"]) + [(f"{s}_ankle", f"{s}_foot_index")]],
+    ],
+    center="nose",
+    mirror=_lr_pairs(_MEDIAPIPE33) + [("mouth_left", "mouth_right")],
 )

@@ -12,7 +12,8 @@ from pygkd.engine.objectives import Distillation, TrainingObjective
 from pygkd.engine.teaching import LiveTeacher, TeacherCache, Teaching, pair_rows
 from pygkd.engine.trainer import dense_input
 from pygkd.kd import kl_loss, pmsc_loss
-from pygkd.nn import BackboneOutput
+from pygkd.engine import objectives
+from pygkd.nn import BackboneOutput, resolve_precision
 
 
 def test_pair_rows_by_hand():
@@ -73,6 +74,29 @@ def test_objective_is_ce_plus_alpha_times_the_distillation_term(setup):
     assert set(step.terms) == {"ce", "pmsc"}
     step.loss.backward()
     assert all(p.grad is None for p in teacher.parameters())
+
+
+def test_losses_are_computed_in_float32_under_bf16(setup, monkeypatch):
+    """The forward passes run in bfloat16; cross-entropy and L_pmsc see float32 inputs with autocast off."""
+    _, _, _, teacher, student, _, _, pair_batch = setup
+    seen = []
+
+    def recording(loss):
+        def call(*args, **kwargs):
+            tensors = [a for a in args if torch.is_tensor(a) and a.is_floating_point()]
+            seen.append((loss.__name__, {t.dtype for t in tensors}, torch.is_autocast_enabled("cpu")))
+            return loss(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(objectives, "pmsc_loss", recording(pmsc_loss))
+    monkeypatch.setattr(objectives.F, "cross_entropy", recording(F.cross_entropy))
+    E = torch.softmax(torch.randn(student.fc.out_features, 5), 1)
+    objective = TrainingObjective("x_lq", Distillation("pmsc", LiveTeacher(teacher, "part"), E=E))
+    with resolve_precision("bf16", torch.device("cpu")).autocast():
+        step = objective(student, pair_batch)
+        assert student(dense_input(pair_batch.x_lq, 6, student.layout.num_joints)).logits.dtype == torch.bfloat16
+    assert step.loss.dtype == torch.float32 and torch.isfinite(step.loss)
+    assert seen == [("cross_entropy", {torch.float32}, False), ("pmsc_loss", {torch.float32}, False)]
 
 
 def test_kl_reads_only_the_paired_samples():

@@ -8,13 +8,14 @@ from pygkd.engine.logger import read_metrics
 from pygkd.engine.stages import RunPaths, compute_part_matrix, evaluate_model, train_student, train_teacher
 
 
-def test_resume_after_an_interruption_equals_an_uninterrupted_run(tiny_config, tmp_path):
-    straight = tiny_config(f"out={tmp_path / 'straight'}")
+@pytest.mark.parametrize("amp", ["off", "bf16"])
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(tiny_config, tmp_path, amp):
+    straight = tiny_config(f"out={tmp_path / 'straight'}", f"amp={amp}")
     train_teacher(straight)
-    interrupted = tiny_config(f"out={tmp_path / 'resumed'}", "teacher.epochs=1")
+    interrupted = tiny_config(f"out={tmp_path / 'resumed'}", "teacher.epochs=1", f"amp={amp}")
     train_teacher(interrupted)  # stops after epoch 1, as if killed there
     assert load_checkpoint(tmp_path / "resumed" / "teacher" / LAST)["epoch"] == 1
-    train_teacher(tiny_config(f"out={tmp_path / 'resumed'}"), resume=True)
+    train_teacher(tiny_config(f"out={tmp_path / 'resumed'}", f"amp={amp}"), resume=True)
 
     a = load_checkpoint(tmp_path / "straight" / "teacher" / LAST)
     b = load_checkpoint(tmp_path / "resumed" / "teacher" / LAST)
@@ -84,3 +85,24 @@ def test_an_efficientgcn_student_learns_from_an_stgcn_teacher(tiny_config):
     model, card, _ = load_model(RunPaths.of(cfg).student / BEST)
     assert type(model).__name__ == "EfficientGCN" and card.layout.name == "coco17"
     assert evaluate_model(cfg, "student")["num_samples"] > 0
+
+
+def test_bf16_run_records_its_precision_and_its_checkpoints_evaluate_in_float32(tiny_config):
+    """Teacher, part matrix and a pmsc student in bfloat16; the student's checkpoint evaluated in both."""
+    cfg = tiny_config("amp=bf16", "teacher.epochs=1", "student.epochs=1")
+    train_teacher(cfg)
+    compute_part_matrix(cfg)
+    best = train_student(cfg)
+    assert best["precision"] == "bfloat16" and best["train_pmsc"] > 0
+    _, card, _ = load_model(RunPaths.of(cfg).student / BEST)
+    assert card.precision == "bfloat16"
+    low = evaluate_model(cfg, "student")
+    full = evaluate_model(tiny_config("amp=off"), "student")
+    assert low["precision"] == "bfloat16" and full["precision"] == "float32"
+    assert abs(low["top1"] - full["top1"]) <= 0.2  # 10-odd test samples: at most a couple flip
+
+
+def test_resume_refuses_another_precision(tiny_config):
+    train_teacher(tiny_config("teacher.epochs=1"))
+    with pytest.raises(ValueError, match="cannot resume.*'precision'"):
+        train_teacher(tiny_config("amp=bf16"), resume=True)

@@ -9,7 +9,7 @@ from pygkd.experiments import GRIDS, build_grid
 from pygkd.engine.config import load_config
 from pygkd.experiments import available_budgets, load_budget
 from pygkd.experiments.budget import budget_overrides
-from pygkd.experiments.grids import TABLE3_BACKBONES, table1, table3, table5
+from pygkd.experiments.grids import TABLE3_BACKBONES, select_rows, table1, table3, table5
 from pygkd.nn import build_backbone
 from pygkd.skeleton import get_layout
 
@@ -82,3 +82,12 @@ def test_every_budgets_table3_builds_valid_networks(budget):
 def test_unknown_grid():
     with pytest.raises(KeyError, match="table1"):
         build_grid("table2")
+
+
+def test_select_rows_keeps_the_matches_and_their_baselines():
+    grid = table1(("severe",))
+    chosen = select_rows(grid, ["teacher", "kd-op0.6*"])
+    assert [r.key for r in chosen.rows] == ["teacher", "student-op0.6-severe", "kd-op0.6-severe"]
+    assert [r.key for r in select_rows(grid, ["*-op0-*"]).rows] == ["student-op0-severe", "kd-op0-severe"]
+    with pytest.raises(KeyError, match="'op9' matches no row of table1"):
+        select_rows(grid, ["op9"])

@@ -1,8 +1,8 @@
-"""--device resolution and the mixed-precision switch."""
+"""--device resolution (mixed precision: test_precision.py)."""
 import pytest
 import torch
 
-from pygkd.nn import autocast, resolve_device
+from pygkd.nn import resolve_device, resolve_precision
 
 
 def test_auto_and_cpu():
@@ -29,14 +29,6 @@ def test_cuda_index_out_of_range():
         resolve_device(f"cuda:{torch.cuda.device_count()}")
 
 
-def test_mixed_precision_on_cpu_warns_and_runs_float32():
-    with pytest.warns(UserWarning, match="mixed precision needs CUDA"):
-        with autocast(torch.device("cpu"), True):
-            assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
-    with autocast(torch.device("cpu"), False):
-        pass
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_backbone_under_autocast_on_cuda():
     from pygkd.nn import build_backbone
@@ -44,7 +36,8 @@ def test_backbone_under_autocast_on_cuda():
 
     device = resolve_device("cuda")
     model = build_backbone({"channels": [8, 16], "strides": [1, 2]}, get_layout("ntu25"), 3, 4).to(device)
-    with autocast(device, True):
+    precision = resolve_precision("fp16", device)
+    with precision.autocast():
         out = model(torch.randn(2, 2, 8, 25, 3, device=device))
-    assert out.logits.dtype == torch.float16
+    assert out.logits.dtype == torch.float16 and precision.grad_scaler().is_enabled()
     out.logits.float().sum().backward()

@@ -6,13 +6,14 @@ import torch
 
 from pygkd.skeleton import PARTS, LayoutError, get_layout, layout_from_dict, layout_names, load_layout_file
 
-BUILTIN = ["coco17", "kinect20", "ntu25", "penn13", "uiprmd_kinect22", "uiprmd_vicon39"]
+BUILTIN = ["coco17", "kinect20", "ntu25", "penn13", "uiprmd_kinect22", "uiprmd_vicon39", "openpose18", "body25",
+           "halpe26", "mediapipe33"]
 
 
 def test_builtin_layouts_registered_with_their_joint_counts():
     counts = {n: get_layout(n).num_joints for n in BUILTIN}
     assert counts == {"coco17": 17, "kinect20": 20, "ntu25": 25, "penn13": 13, "uiprmd_kinect22": 22,
-                      "uiprmd_vicon39": 39}
+                      "uiprmd_vicon39": 39, "openpose18": 18, "body25": 25, "halpe26": 26, "mediapipe33": 33}
     assert set(BUILTIN) <= set(layout_names())
 
 

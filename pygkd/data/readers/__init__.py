@@ -14,6 +14,9 @@ from ..raw import RawDataset
 
 Reader = Callable[..., RawDataset]
 
+#: formats of pose-estimator output, each a dataset name read by ``pose_dataset.read_pose_dataset``
+POSE_FORMATS: tuple[str, ...] = ("openpose", "coco_results", "mmpose", "alphapose", "mediapipe")
+
 READERS: dict[str, str] = {
     "ntu60": "pygkd.data.readers.ntu:read_ntu",
     "ntu120": "pygkd.data.readers.ntu:read_ntu",
@@ -24,10 +27,13 @@ READERS: dict[str, str] = {
     "msr_action3d": "pygkd.data.readers.msr_action3d:read_msr_action3d",
     "ui_prmd": "pygkd.data.readers.ui_prmd:read_ui_prmd",
     "synthetic": "pygkd.data.readers.synthetic:read_synthetic",
+    **{fmt: "pygkd.data.readers.pose_dataset:read_pose_dataset" for fmt in POSE_FORMATS},
 }
 
-# options that a dataset name fixes for its reader (one reader serves both NTU variants)
-READER_OPTIONS: dict[str, dict[str, object]] = {"ntu60": {"variant": "ntu60"}, "ntu120": {"variant": "ntu120"}}
+# options that a dataset name fixes for its reader (one reader serves both NTU variants, one all pose formats)
+READER_OPTIONS: dict[str, dict[str, object]] = {
+    "ntu60": {"variant": "ntu60"}, "ntu120": {"variant": "ntu120"}, **{fmt: {"fmt": fmt} for fmt in POSE_FORMATS},
+}
 
 
 def get_reader(name: str) -> Reader:

@@ -1,0 +1,328 @@
+"""One frame of a pose estimator's output, whatever the estimator: the persons seen in one image.
+
+:func:`parse_frame` recognises one frame of each per-frame format that pygkd reads, by its keys:
+
+=====================================  ==============================================================
+an OpenPose frame file                 ``{"version", "people": [{"person_id", "pose_keypoints_2d"}]}``
+an MMPose frame                        ``{"frame_id", "instances": [{"keypoints", "keypoint_scores",
+                                       "bbox", "bbox_score"[, "track_id"]}]}``
+a MediaPipe frame (pygkd's schema)     ``{"frame", "landmarks": [[x, y, z, visibility] * 33]}`` or
+                                       ``{"frame", "poses": [[[x, y, z, visibility] * 33], ...]}``
+the COCO / AlphaPose results of one    ``[{"image_id", "category_id", "keypoints": [x, y, c] * K,
+image                                  "score"[, "box", "idx"]}]``
+the MMPose instances of one image      ``[{"keypoints", "keypoint_scores", ...}]``
+=====================================  ==============================================================
+
+The layout follows from the keypoint count (:data:`LAYOUT_OF_COUNT`): 17 ``coco17``, 18 ``openpose18``
+(OpenPose COCO-18), 25 ``body25`` (OpenPose BODY_25), 26 ``halpe26`` (AlphaPose Halpe), 33 ``mediapipe33``
+(BlazePose); the whole-body layouts keep their body joints: COCO-WholeBody (133) its first 17 (``coco17``),
+Halpe-136 its first 26 (``halpe26``). Every person becomes a :class:`PersonPose` ``[V, 3]`` of ``x, y,
+score`` in the estimator's own units (pixels; MediaPipe: normalised image coordinates, its ``z`` dropped).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..raw import DataFormatError
+
+#: keypoint count -> (layout name, joints kept); the whole-body layouts keep their leading body joints.
+LAYOUT_OF_COUNT: dict[int, tuple[str, int]] = {
+    17: ("coco17", 17),
+    18: ("openpose18", 18),
+    25: ("body25", 25),
+    26: ("halpe26", 26),
+    33: ("mediapipe33", 33),
+    133: ("coco17", 17),  # COCO-WholeBody: body 0-16, feet, face, hands
+    136: ("halpe26", 26),  # Halpe-FullBody: Halpe-26 body 0-25, face, hands
+}
+COUNT_NAMES = {17: "COCO-17", 18: "OpenPose COCO-18", 25: "OpenPose BODY_25", 26: "Halpe-26", 33: "MediaPipe-33",
+               133: "COCO-WholeBody-133", 136: "Halpe-136"}
+OPENPOSE_COUNTS = (25, 18)
+COCO_COUNTS = (17,)
+MMPOSE_COUNTS = (17, 26, 133)
+ALPHAPOSE_COUNTS = (17, 26, 136)
+MEDIAPIPE_COUNTS = (33,)
+RESULT_COUNTS = (17, 26, 136)  # COCO results are 17; AlphaPose writes the same records with 26 or 136
+
+
+@dataclass
+class PersonPose:
+    """One person in one frame.
+
+    Attributes:
+        keypoints: ``[V, 3]`` float32 ``x, y, score``; a joint the estimator did not find has score 0.
+        track_id: the estimator's identity of this person across frames, or ``None`` without tracking.
+        bbox: ``[4]`` float32 box ``x1, y1, x2, y2`` in the units of ``keypoints``, or ``None``.
+    """
+
+    keypoints: np.ndarray
+    track_id: int | None = None
+    bbox: np.ndarray | None = None
+
+
+@dataclass
+class PoseFrame:
+    """The persons of one frame.
+
+    Attributes:
+        index: the frame's number in its clip (as the file or record gives it), or ``None`` when the
+            format has none (then the frame's position in its file counts).
+        persons: the persons, in the estimator's order.
+        layout: layout name of every person's keypoints; ``None`` for a frame without persons.
+        source: where the frame was read (file, line or record), for messages.
+    """
+
+    index: int | None
+    persons: list[PersonPose]
+    layout: str | None
+    source: str = ""
+
+
+# --------------------------------------------------------------------------------------------- numbers
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def numbers(values: Any, where: str, what: str) -> np.ndarray:
+    """A JSON list of numbers -> float64 array; anything else is a :class:`DataFormatError`."""
+    if not isinstance(values, (list, tuple)):
+        raise DataFormatError(f"{where}: {what} is a {type(values).__name__}, expected a list of numbers")
+    for k, value in enumerate(values):
+        if not is_number(value):
+            raise DataFormatError(f"{where}: {what}[{k}] is {value!r}, expected a number")
+    return np.asarray(values, dtype=np.float64)
+
+
+def layout_of(count: int, allowed: Sequence[int], where: str, what: str) -> tuple[str, int]:
+    """(layout, joints kept) of ``count`` keypoints, which must be one of the format's ``allowed`` counts."""
+    if count not in allowed:
+        expected = " or ".join(f"{c} ({COUNT_NAMES[c]})" for c in allowed)
+        raise DataFormatError(f"{where}: {what} has {count} keypoints, expected {expected}")
+    return LAYOUT_OF_COUNT[count]
+
+
+def checked_pose(xy: np.ndarray, score: np.ndarray, keep: int, where: str) -> np.ndarray:
+    """``xy [K, 2]`` and ``score [K]`` -> ``[keep, 3]`` float32; coordinates must be finite and scores
+    finite and >= 0."""
+    bad_score = np.flatnonzero(~(score >= 0) | ~np.isfinite(score))  # NaN fails ``>= 0``
+    if bad_score.size:
+        k = int(bad_score[0])
+        raise DataFormatError(f"{where}: keypoint {k} has confidence {score[k]}, expected a finite score >= 0")
+    bad_xy = np.argwhere(~np.isfinite(xy))
+    if bad_xy.size:
+        k, c = (int(i) for i in bad_xy[0])
+        raise DataFormatError(f"{where}: keypoint {k} has {'xy'[c]} = {xy[k, c]}, expected a finite coordinate")
+    return np.concatenate([xy[:keep], score[:keep, None]], axis=1).astype(np.float32)
+
+
+def track_id_of(value: Any) -> int | None:
+    """An estimator's person id -> ``int``, or ``None`` when it names no track.
+
+    OpenPose writes ``person_id: [-1]`` (``-1``: no tracking); AlphaPose writes ``idx`` as a number with
+    tracking, and as a list of the merged detections' ids without (a one-element list counts as an id).
+    """
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if is_number(value) and math.isfinite(value) and value == int(value) and value >= 0:
+        return int(value)
+    return None
+
+
+def box_xyxy(values: Any, where: str, what: str, xywh: bool) -> np.ndarray:
+    """A box ``[x1, y1, x2, y2]`` (``xywh``: ``[x, y, w, h]``); MMPose nests it once, ``[[x1, y1, x2, y2]]``."""
+    if isinstance(values, list) and len(values) == 1 and isinstance(values[0], list):
+        values = values[0]
+    box = numbers(values, where, what)
+    if box.shape != (4,) or not np.isfinite(box).all():
+        raise DataFormatError(f"{where}: {what} is {values!r}, expected 4 finite numbers")
+    if xywh:
+        box[2:] += box[:2]
+    return box.astype(np.float32)
+
+
+def frame_number(name: str, where: str) -> int:
+    """The frame number of an image file name: its last run of digits (``"0.jpg"`` -> 0,
+    ``"clip/frame_0012.png"`` -> 12)."""
+    stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    found = re.findall(r"\d+", stem)
+    if not found:
+        raise DataFormatError(f"{where}: image {name!r} has no frame number (digits) in its name")
+    return int(found[-1])
+
+
+# --------------------------------------------------------------------------------------------- persons
+
+
+def openpose_person(person: Any, where: str) -> tuple[PersonPose, str]:
+    """One entry of an OpenPose frame's ``people``: ``pose_keypoints_2d`` flat ``x, y, c`` (BODY_25 or COCO-18)."""
+    if not isinstance(person, dict) or "pose_keypoints_2d" not in person:
+        raise DataFormatError(f"{where}: expected an object with 'pose_keypoints_2d'")
+    flat = numbers(person["pose_keypoints_2d"], where, "pose_keypoints_2d")
+    if flat.size % 3:
+        raise DataFormatError(f"{where}: pose_keypoints_2d has {flat.size} numbers, expected x, y, c per keypoint")
+    layout, keep = layout_of(flat.size // 3, OPENPOSE_COUNTS, where, "pose_keypoints_2d")
+    kp = flat.reshape(-1, 3)
+    return PersonPose(checked_pose(kp[:, :2], kp[:, 2], keep, where), track_id_of(person.get("person_id"))), layout
+
+
+def result_person(result: Any, where: str, counts: Sequence[int] = RESULT_COUNTS) -> tuple[PersonPose, str]:
+    """One COCO keypoint result or AlphaPose record: ``keypoints`` flat ``x, y, c``; AlphaPose adds ``box``
+    ``[x, y, w, h]`` and ``idx`` (the track id when tracking was on)."""
+    if not isinstance(result, dict) or "keypoints" not in result:
+        raise DataFormatError(f"{where}: expected a result object with 'keypoints'")
+    flat = numbers(result["keypoints"], where, "keypoints")
+    if flat.size % 3:
+        raise DataFormatError(f"{where}: keypoints has {flat.size} numbers, expected x, y, c per keypoint")
+    layout, keep = layout_of(flat.size // 3, counts, where, "keypoints")
+    kp = flat.reshape(-1, 3)
+    box = box_xyxy(result["box"], where, "box", xywh=True) if "box" in result else None
+    return PersonPose(checked_pose(kp[:, :2], kp[:, 2], keep, where), track_id_of(result.get("idx")), box), layout
+
+
+def mmpose_person(instance: Any, where: str) -> tuple[PersonPose, str]:
+    """One MMPose instance: ``keypoints [[x, y], ...]``, ``keypoint_scores [...]``, ``bbox [[x1, y1, x2, y2]]``."""
+    if not isinstance(instance, dict) or "keypoints" not in instance or "keypoint_scores" not in instance:
+        raise DataFormatError(f"{where}: expected an instance with 'keypoints' and 'keypoint_scores'")
+    points = instance["keypoints"]
+    if not isinstance(points, list) or any(not isinstance(p, list) or len(p) != 2 for p in points):
+        raise DataFormatError(f"{where}: keypoints must be a list of [x, y] pairs")
+    xy = numbers([c for p in points for c in p], where, "keypoints").reshape(-1, 2)
+    score = numbers(instance["keypoint_scores"], where, "keypoint_scores")
+    if score.shape != (len(xy),):
+        raise DataFormatError(f"{where}: {score.size} keypoint_scores for {len(xy)} keypoints")
+    layout, keep = layout_of(len(xy), MMPOSE_COUNTS, where, "keypoints")
+    box = box_xyxy(instance["bbox"], where, "bbox", xywh=False) if "bbox" in instance else None
+    return PersonPose(checked_pose(xy, score, keep, where), track_id_of(instance.get("track_id")), box), layout
+
+
+def mediapipe_person(landmarks: Any, where: str) -> tuple[PersonPose, str]:
+    """33 MediaPipe pose landmarks, each ``[x, y, z, visibility]`` or ``{"x", "y", "z", "visibility"}``."""
+    if not isinstance(landmarks, list):
+        raise DataFormatError(f"{where}: landmarks is a {type(landmarks).__name__}, expected a list of 33")
+    rows = []
+    for k, mark in enumerate(landmarks):
+        if isinstance(mark, dict):
+            mark = [mark.get(key) for key in ("x", "y", "z", "visibility")]
+        if not isinstance(mark, list) or len(mark) != 4:
+            raise DataFormatError(f"{where}: landmark {k} is {mark!r}, expected [x, y, z, visibility]")
+        rows.append(numbers(mark, where, f"landmark {k}"))
+    layout, keep = layout_of(len(rows), MEDIAPIPE_COUNTS, where, "landmarks")
+    table = np.stack(rows)
+    return PersonPose(checked_pose(table[:, :2], table[:, 3], keep, where)), layout
+
+
+# --------------------------------------------------------------------------------------------- frames
+
+
+def frame_of(index: int | None, parsed: list[tuple[PersonPose, str]], where: str) -> PoseFrame:
+    """A frame of persons that must share one layout."""
+    layouts = dict.fromkeys(layout for _, layout in parsed)
+    if len(layouts) > 1:
+        raise DataFormatError(f"{where}: persons of layouts {', '.join(layouts)} in one frame; expected one layout")
+    return PoseFrame(index, [person for person, _ in parsed], next(iter(layouts), None), where)
+
+
+def _index(value: Any, where: str, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DataFormatError(f"{where}: {key} is {value!r}, expected a frame number >= 0")
+    return value
+
+
+def _list_of(value: Any, where: str, key: str) -> list:
+    if not isinstance(value, list):
+        raise DataFormatError(f"{where}: '{key}' is a {type(value).__name__}, expected a list")
+    return value
+
+
+def openpose_frame(obj: dict, where: str) -> PoseFrame:
+    people = _list_of(obj["people"], where, "people")
+    return frame_of(None, [openpose_person(p, f"{where}: person {i}") for i, p in enumerate(people)], where)
+
+
+def mmpose_frame(obj: dict, where: str, key: str = "frame_id") -> PoseFrame:
+    index = _index(obj[key], where, key) if key in obj else None
+    instances = _list_of(obj["instances"], where, "instances")
+    return frame_of(index, [mmpose_person(p, f"{where}: instance {i}") for i, p in enumerate(instances)], where)
+
+
+def mediapipe_frame(obj: dict, where: str) -> PoseFrame:
+    index = _index(obj["frame"], where, "frame") if "frame" in obj else None
+    if "landmarks" in obj:
+        poses = [obj["landmarks"]] if obj["landmarks"] else []
+    else:
+        poses = _list_of(obj["poses"], where, "poses")
+    return frame_of(index, [mediapipe_person(p, f"{where}: person {i}") for i, p in enumerate(poses)], where)
+
+
+def results_frame(results: list, where: str, counts: Sequence[int] = RESULT_COUNTS) -> PoseFrame:
+    """The COCO / AlphaPose results of one image; they must share one ``image_id``. An integer id is the
+    frame number; a file name (AlphaPose, ``"12.jpg"``) gives it by its digits."""
+    ids = dict.fromkeys(r.get("image_id") if isinstance(r, dict) else None for r in results)
+    if len(ids) != 1:
+        raise DataFormatError(f"{where}: results of several images {list(ids)[:3]}; a frame is one image_id")
+    (image_id,) = ids
+    if isinstance(image_id, str):
+        index = frame_number(image_id, where)
+    else:
+        index = _index(image_id, where, "image_id")
+    return frame_of(index, [result_person(r, f"{where}: result {i}", counts) for i, r in enumerate(results)], where)
+
+
+def parse_frame(obj: Any, where: str) -> PoseFrame:
+    """One frame of any per-frame format (module docstring), e.g. one line of a ``--stream`` input.
+
+    Raises :class:`DataFormatError` naming ``where`` and what was expected.
+    """
+    if isinstance(obj, dict):
+        if "people" in obj:
+            return openpose_frame(obj, where)
+        if "instances" in obj:
+            return mmpose_frame(obj, where)
+        if "landmarks" in obj or "poses" in obj:
+            return mediapipe_frame(obj, where)
+    elif isinstance(obj, list):
+        if not obj:
+            return PoseFrame(None, [], None, where)
+        if all(isinstance(r, dict) and "image_id" in r for r in obj):
+            return results_frame(obj, where)
+        if all(isinstance(r, dict) and "keypoint_scores" in r for r in obj):
+            return mmpose_frame({"instances": obj}, where)
+    raise DataFormatError(
+        f"{where}: not a pose frame; expected an OpenPose frame {{\"people\": [...]}}, an MMPose frame "
+        "{\"frame_id\", \"instances\"}, a MediaPipe frame {\"frame\", \"landmarks\"} or a list of the "
+        "COCO/AlphaPose results of one image"
+    )
+
+
+def order_frames(frames: Sequence[PoseFrame], where: str) -> list[PoseFrame]:
+    """Frames sorted by ``index``, gaps filled with empty frames (an estimator skips images where it saw
+    nobody), so that position = ``index - first index``. Frames without an index keep their order.
+
+    Raises :class:`DataFormatError` for two frames of one index (naming both sources) and for a clip that
+    mixes frames with and without an index.
+    """
+    if not frames:
+        raise DataFormatError(f"{where}: no frames")
+    indexed = [f.index is not None for f in frames]
+    if not any(indexed):
+        return list(frames)
+    if not all(indexed):
+        f = frames[indexed.index(False)]
+        raise DataFormatError(f"{where}: {f.source or 'a frame'} has no frame number, unlike the others")
+    ordered = sorted(frames, key=lambda f: f.index)
+    for a, b in zip(ordered, ordered[1:]):
+        if a.index == b.index:
+            raise DataFormatError(f"{where}: frame {a.index} appears twice: {a.source} and {b.source}")
+    first = ordered[0].index
+    out = [PoseFrame(first + t, [], None, f"{where}: frame {first + t} (no detection)")
+           for t in range(ordered[-1].index - first + 1)]
+    for f in ordered:
+        out[f.index - first] = f
+    return out
