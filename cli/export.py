@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from pygkd.engine.export import FORMATS, MIN_FRAMES, TOLERANCE, ExportError, export_checkpoint
+from pygkd.engine.export import FORMATS, TOLERANCE, ExportError, export_checkpoint
 
 from .run_options import user_errors
 
@@ -18,7 +18,7 @@ from .run_options import user_errors
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Output format.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
-@click.option("--frames", type=click.IntRange(min=MIN_FRAMES),
+@click.option("--frames", type=click.IntRange(min=1),
               help="Frames T of the example input (default: the checkpoint config's FixLength length, else 64).")
 @click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=TOLERANCE, show_default=True,
               help="Largest accepted max abs difference of the logits to PyTorch.")

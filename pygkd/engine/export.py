@@ -5,14 +5,16 @@ float32 (what :func:`pygkd.engine.trainer.dense_input` gives; all-zero persons a
 ``logits`` ``[N, K]`` and the global ``feature`` ``[N, D]``; ``N`` (batch), ``M`` (persons) and ``T``
 (frames) are dynamic. The part features are left out: only the distillation loss reads them.
 
-* ONNX: ``torch.onnx.export(..., dynamo=True)``, torch's default exporter since 2.9, which records the
-  network with ``torch.export`` (symbolic batch, person and frame sizes) and translates it with onnxscript;
-  the older TorchScript-based exporter is deprecated and replays one traced shape.
+* ONNX: ``torch.export`` records the network with symbolic batch, person and frame sizes, and
+  ``torch.onnx.export(..., dynamo=True)`` (torch's default exporter, which needs onnxscript) translates the
+  recording. The older TorchScript-based exporter (deprecated) replays one traced shape: it froze ``T`` in
+  Js-AGCN's graph normalisation, and the check refused its file.
 * TorchScript: ``torch.jit.trace`` (the layers' Python, e.g. ``*x.shape[:-2]``, is not scriptable); sizes
   are read from the input at run time, so the trace serves other batch, person and frame counts.
 
-While recording, the spatial layers hand their dense adjacency straight to their fused matmul
-(:mod:`pygkd.nn.capture`); training and eager inference are unchanged.
+While recording (:mod:`pygkd.nn.capture`), the spatial layers hand their dense adjacency straight to their
+fused matmul and the strided 1x1 temporal convolutions stride in the convolution instead of slicing frames
+first (the slice made torch.export assume an even ``T``); training and eager inference are unchanged.
 
 The check (:func:`check_export`) runs the exported file (onnxruntime, or the reloaded TorchScript module)
 and the PyTorch network on random inputs and on skeleton-like ones (:func:`skeleton_like_input`: other
@@ -25,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -46,10 +49,6 @@ FORMATS = ("onnx", "torchscript")
 CARD_KEY = "pygkd_card"  # ONNX metadata_props key; TorchScript extra file "pygkd_card.json"
 CARD_FORMAT = "pygkd-export"
 TOLERANCE = 1e-4
-# Lower bound of the symbolic frame count that torch.export reasons with. Without one, its shape reasoning
-# (stride guards of the strided channels-last frames) gave an ONNX graph that failed at run time at some T;
-# with it, the files run from T = 1 on (tested down to 3 frames).
-MIN_FRAMES = 4
 
 
 class ExportError(RuntimeError):
@@ -83,8 +82,9 @@ class ExportReport:
 
 
 def export_card(card: ModelCard, state: Mapping, frames: int) -> dict:
-    """The model card a consumer without pygkd needs: classes, layout, input and output shapes, and the
-    preprocessing of the network's input stream (:func:`preprocessing`); ``frames`` is the example's ``T``."""
+    """The model card a consumer without pygkd needs: classes, layout, input and output shapes, the
+    preprocessing of keypoints in that layout (:func:`preprocessing`) and, when the checkpoint stores it, the
+    training stream with its whole chain (``stream``); ``frames`` is the example's ``T``."""
     layout = card.layout
     return {
         "format": CARD_FORMAT,
@@ -97,24 +97,33 @@ def export_card(card: ModelCard, state: Mapping, frames: int) -> dict:
             "shape": ["batch", "persons", "frames", layout.num_joints, card.in_channels],
             "axes": "[N, M, T, V, C]: samples, persons (all-zero = padding), frames, joints, channels",
             "example_frames": frames,
+            "min_frames": None,  # ONNX: the fewest frames torch.export proved the graph for
         },
         "outputs": {"logits": ["batch", card.num_classes], "feature": ["batch", "feature_dim"]},
         "spec": dict(card.spec),
         "preprocessing": preprocessing(card, state),
+        "stream": _stream(card),
         "epoch": state.get("epoch"),
     }
 
 
 def preprocessing(card: ModelCard, state: Mapping) -> list | None:
-    """The evaluation transforms (``[{name, ...arguments}]``) of the network's input: the card's own
-    (``preprocessing``) when the checkpoint has one, else those of the stream its role read in the
-    checkpoint's config (``data.lq.transforms`` for a student, ``data.hq.transforms`` for a teacher), else
-    ``None``."""
-    stored = getattr(card, "preprocessing", None) or state.get("card", {}).get("preprocessing")
-    if stored is not None:
-        return stored
+    """The test-time transforms (``[{name, ...arguments}]``) from keypoints in the network's layout to its
+    input: the card's :attr:`~pygkd.engine.checkpoint.ModelCard.layout_transforms`, or, for a checkpoint
+    without a stored chain, the transforms of the stream its role read in the checkpoint's config
+    (``data.lq.transforms`` for a student, ``data.hq.transforms`` for a teacher); ``None`` without either."""
+    if card.has_preprocessing:
+        return card.layout_transforms
     data = (state.get("config") or {}).get("data", {})
     return data.get(STREAM_OF_ROLE.get(card.role, ""), {}).get("transforms")
+
+
+def _stream(card: ModelCard) -> dict | None:
+    """The stored stream the network was trained on and its whole chain (``None`` for older checkpoints)."""
+    if not card.has_preprocessing:
+        return None
+    return {"name": card.stream, "layout": card.stream_layout.name, "channels": list(card.stream_channels),
+            "transforms": card.transforms}
 
 
 def fixed_length(transforms: list | None) -> int | None:
@@ -201,17 +210,45 @@ def check_export(
 
 
 def export_onnx(net: nn.Module, example: Tensor, path: Path, card: dict) -> None:
-    """Write ``net`` as ONNX (one self-contained file, the card in ``metadata_props``)."""
-    dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("persons"),
-            2: torch.export.Dim("frames", min=MIN_FRAMES)}
+    """Write ``net`` as ONNX: one self-contained file, axes named ``batch``, ``persons`` and ``frames``, the
+    card in ``metadata_props`` with ``input.min_frames``, the fewest frames torch.export proved the graph for.
+
+    The graph is recorded by ``torch.export`` with guards kept as errors (not deferred to run-time asserts
+    that ONNX drops): a network whose shapes only hold for some ``T`` (e.g. even ones) then keeps a static
+    frame axis, and the check refuses the file, rather than computing wrong shapes at other ``T``.
+    """
+    dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("persons"), 2: torch.export.Dim.AUTO}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on torchvision, deprecated pytree calls, ...
-        program = torch.onnx.export(
-            net, (example,), dynamo=True, input_names=["x"], output_names=["logits", "feature"],
-            dynamic_shapes={"x": dims}, verbose=False,
-        )
+        recorded = torch.export.export(net, (example,), dynamic_shapes={"x": dims}, strict=False)
+        program = torch.onnx.export(recorded, (example,), dynamo=True, input_names=["x"],
+                                    output_names=["logits", "feature"], verbose=False)
+    (x,) = (node.meta["val"] for node in recorded.graph.nodes if node.op == "placeholder" and node.name == "x")
+    names = {str(size): axis for size, axis in zip(x.shape[:3], ("batch", "persons", "frames"))
+             if isinstance(size, torch.SymInt)}
+    _rename_axes(program.model.graph, names)
+    frames = x.shape[2]
+    min_frames = int(recorded.range_constraints[frames.node.expr].lower) if "frames" in names.values() else None
+    card = {**card, "input": {**card["input"], "min_frames": min_frames}}
     program.model.metadata_props[CARD_KEY] = json.dumps(card)
     program.save(path, external_data=False)
+
+
+def _rename_axes(graph, names: Mapping[str, str]) -> None:
+    """Replace torch.export's size symbols (``s77``) by axis names in every shape of the ONNX ``graph``."""
+    import onnx_ir
+
+    if not names:
+        return
+    symbol = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+    values = [*graph.inputs, *graph.outputs, *(out for node in graph for out in node.outputs)]
+    for value in values:
+        if value.shape is None:
+            continue
+        value.shape = onnx_ir.Shape([
+            symbol.sub(lambda m: names[m.group()], str(dim.value)) if isinstance(dim, onnx_ir.SymbolicDim) and dim.value
+            else dim for dim in value.shape
+        ])
 
 
 def onnx_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
@@ -268,7 +305,7 @@ def export_checkpoint(
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: expected one of {list(FORMATS)}")
     model, card, state = load_model(checkpoint)
-    frames = max(frames or fixed_length(preprocessing(card, state)) or 64, MIN_FRAMES)
+    frames = frames or fixed_length(preprocessing(card, state)) or 64
     net = InferenceNetwork(model).eval()
     card_json = export_card(card, state, frames)
     write, runner = WRITERS[fmt]

@@ -111,14 +111,15 @@ def test_card_readable_without_pygkd(onnx_files, checkpoints, tmp_path):
     assert card["layout"]["name"] == "coco17" and card["layout"]["joints"] == list(LAYOUT.joints)
     assert card["input"]["shape"] == ["batch", "persons", "frames", 17, 3]
     assert card["input"]["example_frames"] == 10
+    assert card["input"]["min_frames"] == 3  # stride 2 once: torch.export keeps T' = (T + 1) // 2 >= 2
     assert card["preprocessing"] == TRANSFORMS  # the student's stream in the checkpoint's config
     assert card["epoch"] == 7
 
     path = export_checkpoint(checkpoints["stgcn"], "torchscript", tmp_path / "net.pt").path
     files = {f"{CARD_KEY}.json": ""}
     torch.jit.load(str(path), _extra_files=files)
-    assert json.loads(files[f"{CARD_KEY}.json"]) == card
-    assert read_card(path) == read_card(onnx_files["stgcn"]) == card
+    assert read_card(path) == json.loads(files[f"{CARD_KEY}.json"]) == {**card, "input": {**card["input"], "min_frames": None}}
+    assert read_card(onnx_files["stgcn"]) == card
 
 
 def test_check_refuses_a_wrong_onnx_session_output(onnx_files, checkpoints, monkeypatch):
@@ -252,3 +253,18 @@ def test_usage_snippet_equals_pygkd_preprocessing_and_prediction(frames, missing
     np.testing.assert_allclose(numpy_x, expected.numpy(), rtol=1e-5, atol=1e-5)
     logits = load_model(checkpoints["stgcn"])[0](expected[None]).logits
     assert namespace["predict"](keypoints.numpy()) == CLASSES[int(logits.argmax())]
+
+
+def test_card_carries_the_checkpoints_stored_chain(tmp_path):
+    chain = [{"name": "FixLength", "length": 12, "mode": "pad"}, {"name": "Normalize", "coords": 2}]
+    synthesis = {"name": "SynthesizeLQ", "target": "coco17", "seed": 3}
+    card = ModelCard("student", TINY["stgcn"], LAYOUT, 3, CLASSES, stream="hq", stream_layout=get_layout("ntu25"),
+                     stream_channels=["x", "y", "z"], transforms=[synthesis, *chain], layout_transforms=chain)
+    config = {"data": {"lq": {"transforms": TRANSFORMS}}}  # the card's chain wins over the config's
+    path = tmp_path / "student.pt"
+    save_checkpoint({"card": card.to_dict(), "model": card.build().state_dict(), "epoch": 1, "config": config}, path)
+    exported = read_card(export_checkpoint(path, "torchscript", tmp_path / "net.pt").path)
+    assert exported["preprocessing"] == chain
+    assert exported["stream"] == {"name": "hq", "layout": "ntu25", "channels": ["x", "y", "z"],
+                                  "transforms": [synthesis, *chain]}
+    assert exported["input"]["example_frames"] == 12

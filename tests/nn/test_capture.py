@@ -65,3 +65,17 @@ def test_traced_backbone_has_no_sparse_op():
         graph = str(torch.jit.trace(model, (x,), strict=False).inlined_graph)
     assert "sparse" not in graph
     assert "aten::matmul" in graph
+
+
+def test_recording_path_of_a_strided_residual_equals_the_frame_slice(monkeypatch):
+    from pygkd.nn.temporal import TemporalConv
+
+    torch.manual_seed(0)
+    conv = TemporalConv(3, 4, kernel_size=1, stride=2).eval()
+    x = torch.randn(2, 3, 7, 5).contiguous(memory_format=torch.channels_last)  # odd T: 4 frames out
+    with torch.no_grad():
+        eager = conv(x)
+        monkeypatch.setattr("pygkd.nn.temporal.is_capturing", lambda: True)
+        recorded = conv(x)
+    assert recorded.shape == eager.shape == (2, 4, 4, 5)
+    torch.testing.assert_close(recorded, eager, rtol=0, atol=1e-6)
