@@ -17,6 +17,7 @@ COMMANDS = {
     "reproduce": "Run one of the paper's experiment grids and write a results table.",
     "predict": "Predict the actions of clips, datasets or a live stream of frames with a trained network.",
     "init-config": "Write a commented config template for a prepared dataset.",
+    "export": "Export a trained network to ONNX or TorchScript, checked against PyTorch.",
 }
 
 

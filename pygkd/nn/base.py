@@ -55,6 +55,13 @@ class Backbone(nn.Module):
 
     def forward(self, x: Tensor) -> BackboneOutput:
         """``x``: ``[N, M, T, V, C]`` keypoints; all-zero persons are padding (see :mod:`pygkd.nn.pool`)."""
+        z, valid, feature = self.pooled_features(x)
+        part = part_pool(z, self.part_index, valid, NUM_PARTS)
+        return BackboneOutput(self.classify(feature), feature, part)
+
+    def pooled_features(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Joint features ``[N, M, T', V, D]``, valid persons ``[N, M]`` and global feature ``[N, D]`` of
+        ``x`` ``[N, M, T, V, C]``."""
         v, c = self.layout.num_joints, self.in_channels
         if x.dim() != 5 or x.shape[-2:] != (v, c):
             raise ValueError(
@@ -64,6 +71,8 @@ class Backbone(nn.Module):
         valid = valid_persons(x)
         z = self.joint_features(x)
         z = z.to(torch.promote_types(z.dtype, torch.float32))  # pooled in float32 under mixed precision
-        feature = global_pool(z, valid)
-        part = part_pool(z, self.part_index, valid, NUM_PARTS)
-        return BackboneOutput(self.fc(self.head_dropout(feature)), feature, part)
+        return z, valid, global_pool(z, valid)
+
+    def classify(self, feature: Tensor) -> Tensor:
+        """Logits ``[N, num_classes]`` of global features ``[N, D]``."""
+        return self.fc(self.head_dropout(feature))

@@ -11,6 +11,7 @@ from torch_geometric.nn.inits import constant
 from torch_geometric.typing import OptTensor  # noqa: F401 (names a type in the propagate_type comment)
 
 from ...skeleton import Layout
+from ..capture import is_capturing
 from ..partition import directed_partitions
 from ..registry import register_layer
 
@@ -33,7 +34,8 @@ class AGCNConv(MessagePassing):
     The graph is complete: every joint sends to slot :math:`iK + k` of every joint, with one weight
     per sample. The generic path gathers :meth:`message` per edge with weights ``[N, E]``; the fused
     path (default, :attr:`fuse`) hands the weights to :meth:`message_and_aggregate` as a sparse
-    ``[V * K, V, N]`` adjacency with a dense sample dimension and runs one batched matmul.
+    ``[V * K, V, N]`` adjacency with a dense sample dimension and runs one batched matmul (while the network
+    is traced or exported, the dense adjacency goes to that matmul directly, see :mod:`pygkd.nn.capture`).
 
     Args:
         in_channels: input channels :math:`C_{in}`.
@@ -95,16 +97,21 @@ class AGCNConv(MessagePassing):
         v, k = self.num_joints, self.num_partitions
         if x.size(-2) != v:
             raise ValueError(f"{type(self).__name__}: expected {v} joints at dim -2, got {x.size(-2)}")
-        weight = self.adjacency(x).flatten(1)  # [N, E], edge order of edge_index
-        if self.fuse:  # the weights travel as the values of a sparse adjacency with a dense sample dimension
-            edge_index = torch.sparse_coo_tensor(
-                self.edge_index.flip(0), weight.t(), (v * k, v, x.size(0)), is_coalesced=True, check_invariants=False
-            )
-            weight = None
+        adj = self.adjacency(x)
+        if self.fuse and is_capturing():  # a recorded graph holds no sparse tensor: the dense adjacency
+            out = self.dense_aggregate(adj, x)
         else:
-            edge_index = self.edge_index
-        # propagate_type: (x: Tensor, edge_weight: OptTensor)
-        out = self.propagate(edge_index, x=x, edge_weight=weight, size=(v, v * k))  # [N, *, V * K, C_in]
+            weight = adj.flatten(1)  # [N, E], edge order of edge_index
+            if self.fuse:  # the weights travel as the values of a sparse adjacency with a dense sample dimension
+                edge_index = torch.sparse_coo_tensor(
+                    self.edge_index.flip(0), weight.t(), (v * k, v, x.size(0)), is_coalesced=True,
+                    check_invariants=False,
+                )
+                weight = None
+            else:
+                edge_index = self.edge_index
+            # propagate_type: (x: Tensor, edge_weight: OptTensor)
+            out = self.propagate(edge_index, x=x, edge_weight=weight, size=(v, v * k))  # [N, *, V * K, C_in]
         return self.lin(out.view(*x.shape[:-2], v, k * x.size(-1)))
 
     def message(self, x_j: Tensor, edge_weight: Tensor) -> Tensor:
@@ -112,7 +119,11 @@ class AGCNConv(MessagePassing):
         return edge_weight.view(edge_weight.size(0), *[1] * (x_j.dim() - 3), -1, 1) * x_j
 
     def message_and_aggregate(self, adj_t: Tensor, x: Tensor) -> Tensor:
-        adj = adj_t.to_dense().permute(2, 0, 1)  # [N, V * K, V]
+        return self.dense_aggregate(adj_t.to_dense().permute(2, 0, 1), x)
+
+    def dense_aggregate(self, adj: Tensor, x: Tensor) -> Tensor:
+        """The fused aggregation: per sample, ``adj`` ``[N, V * K, V]`` times every frame of ``x``
+        ``[N, *, V, C_in]`` -> ``[N, *, V * K, C_in]``."""
         out = adj.unsqueeze(1) @ x.reshape(x.size(0), -1, *x.shape[-2:])  # [N, T, V * K, C_in]
         return out.view(*x.shape[:-2], *out.shape[-2:])
 

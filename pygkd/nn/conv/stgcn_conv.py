@@ -10,6 +10,7 @@ from torch_geometric.nn.inits import ones
 from torch_geometric.typing import OptTensor  # noqa: F401 (names a type in the propagate_type comment)
 
 from ...skeleton import Layout
+from ..capture import is_capturing
 from ..partition import partitions
 from ..registry import register_layer
 
@@ -37,7 +38,8 @@ class STGCNConv(MessagePassing):
     than :math:`K C_{out}` channels per joint, which is cheaper in every ST-GCN block
     (:math:`C_{in} \le C_{out}`). The generic path gathers :meth:`message` per edge; the fused path
     (default, :attr:`fuse`) runs :meth:`message_and_aggregate` as one batched matmul of the dense
-    ``[V * K, V]`` adjacency, faster than sparse kernels on graphs of a few dozen joints.
+    ``[V * K, V]`` adjacency, faster than sparse kernels on graphs of a few dozen joints (while the network
+    is traced or exported, the dense adjacency goes to that matmul directly, see :mod:`pygkd.nn.capture`).
 
     Args:
         in_channels: input channels :math:`C_{in}`.
@@ -94,22 +96,29 @@ class STGCNConv(MessagePassing):
         if x.size(-2) != v:
             raise ValueError(f"{type(self).__name__}: expected {v} joints at dim -2, got {x.size(-2)}")
         weight = self.edge_weight if self.edge_importance is None else self.edge_weight * self.edge_importance
-        if self.fuse:  # the weights travel as the values of the transposed adjacency
-            edge_index = torch.sparse_coo_tensor(
-                self.edge_index.flip(0), weight, (v * k, v), is_coalesced=True, check_invariants=False
-            )
-            weight = None
+        if self.fuse and is_capturing():  # a recorded graph holds no sparse tensor: the dense adjacency
+            adj = weight.new_zeros(v * k, v).index_put(tuple(self.edge_index.flip(0)), weight)
+            out = self.dense_aggregate(adj, x)
         else:
-            edge_index = self.edge_index
-        # propagate_type: (x: Tensor, edge_weight: OptTensor)
-        out = self.propagate(edge_index, x=x, edge_weight=weight, size=(v, v * k))  # [*, V * K, C_in]
+            if self.fuse:  # the weights travel as the values of the transposed adjacency
+                edge_index = torch.sparse_coo_tensor(
+                    self.edge_index.flip(0), weight, (v * k, v), is_coalesced=True, check_invariants=False
+                )
+                weight = None
+            else:
+                edge_index = self.edge_index
+            # propagate_type: (x: Tensor, edge_weight: OptTensor)
+            out = self.propagate(edge_index, x=x, edge_weight=weight, size=(v, v * k))  # [*, V * K, C_in]
         return self.lin(out.view(*x.shape[:-2], v, k * x.size(-1)))
 
     def message(self, x_j: Tensor, edge_weight: Tensor) -> Tensor:
         return edge_weight.view(-1, 1) * x_j
 
     def message_and_aggregate(self, adj_t: Tensor, x: Tensor) -> Tensor:
-        adj = adj_t.to_dense()  # [V * K, V]
+        return self.dense_aggregate(adj_t.to_dense(), x)
+
+    def dense_aggregate(self, adj: Tensor, x: Tensor) -> Tensor:
+        """The fused aggregation: ``adj`` ``[V * K, V]`` times ``x`` ``[*, V, C_in]`` -> ``[*, V * K, C_in]``."""
         x3 = x.reshape(-1, *x.shape[-2:])
         out = torch.bmm(adj.expand(x3.size(0), -1, -1), x3)  # contiguous [B, V * K, C_in]
         return out.view(*x.shape[:-2], *out.shape[-2:])
