@@ -8,7 +8,7 @@ import click
 
 from pygkd.engine.stages import evaluate_model
 
-from .run_options import percent, run_options, table
+from .run_options import allow_unfinished_option, percent, run_options, table
 
 
 def format_report(report: dict) -> str:
@@ -38,7 +38,8 @@ def format_report(report: dict) -> str:
 @click.option("--occlusion", type=click.FloatRange(0, 1),
               help="Occlusion probability OP of every joint, seeded by --seed (config key: eval.occlusion).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@allow_unfinished_option
 def command(cfg: dict, role: str, checkpoint: Path | None, split: str | None, occlusion: float | None,
-            as_json: bool) -> None:
-    report = evaluate_model(cfg, role, checkpoint, split, occlusion)
+            as_json: bool, allow_unfinished: bool) -> None:
+    report = evaluate_model(cfg, role, checkpoint, split, occlusion, allow_unfinished)
     click.echo(json.dumps(report, indent=1) if as_json else format_report(report))

@@ -10,10 +10,9 @@ from typing import Any
 import click
 import yaml
 
-from pygkd.data.raw import DataFormatError, RawDataset
+from pygkd.data.raw import RawDataset
 from pygkd.data.readers import READERS, get_reader
 from pygkd.data.store import DTYPES, PreparedDataset, prepare
-from pygkd.skeleton import LayoutError
 
 from .info import format_summary
 
@@ -67,9 +66,6 @@ def command(
     dataset: str, root: Path | None, out: Path, dtype: str, options: tuple[str, ...], overwrite: bool
 ) -> None:
     start = time.perf_counter()
-    try:
-        prepare(read_dataset(dataset, root, parse_options(options)), out, dtype=dtype, overwrite=overwrite)
-    except (DataFormatError, LayoutError, FileExistsError) as err:
-        raise click.ClickException(str(err)) from None
+    prepare(read_dataset(dataset, root, parse_options(options)), out, dtype=dtype, overwrite=overwrite)
     click.echo(format_summary(PreparedDataset(out).summary()))
     click.echo(f"prepared in {time.perf_counter() - start:.1f} s")
