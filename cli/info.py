@@ -33,6 +33,9 @@ def format_summary(summary: dict) -> str:
     lines.append(f"{'total':<{width}}  " + "  ".join(f"{t:>8}" for t in totals))
     if summary["skipped"]:
         lines.append("skipped: " + ", ".join(f"{why}: {n}" for why, n in summary["skipped"].items()))
+    for stream, short in summary["short_clips"].items():
+        lines.append(f"short clips ({stream}): {short['count']} under {short['min_frames']} frames, "
+                     f"e.g. {', '.join(short['examples'])}")
     return "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ import click
 import yaml
 
 from pygkd.data.raw import RawDataset
-from pygkd.data.readers import READERS, get_reader
+from pygkd.data.readers import READERS, checked_dataset, get_reader
 from pygkd.data.store import DTYPES, PreparedDataset, prepare
 
 from .info import format_summary
@@ -46,7 +46,7 @@ def read_dataset(dataset: str, root: Path | None, options: dict[str, Any]) -> Ra
         signature.bind(*args, **options)
     except TypeError as err:
         raise click.BadParameter(f"{err}; the reader takes {signature}", param_hint="--option") from None
-    return reader(*args, **options)
+    return checked_dataset(reader(*args, **options), dataset)
 
 
 @click.command(

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .raw import DataFormatError
 from .skeleton_data import SkeletonData, SkeletonPair
 from .store import PreparedDataset
 
@@ -47,13 +48,32 @@ def _require_stream(prepared: PreparedDataset, stream: str, indices: np.ndarray)
 
 
 def load_graph(prepared: PreparedDataset, stream: str, i: int, transform: Transform | None) -> SkeletonData:
-    """Sample ``i`` of ``stream`` as a :class:`SkeletonData` with ``index`` set, after ``transform``."""
-    data = SkeletonData.from_keypoints(
-        prepared.keypoints(stream, i), prepared.streams[stream].layout, int(prepared.labels[i]),
-        prepared.sample_ids[i],
-    )
+    """Sample ``i`` of ``stream`` as a :class:`SkeletonData` with ``index`` set, after ``transform``.
+
+    Raises:
+        DataFormatError: naming the sample, when its stored keypoints or the transform's output hold a
+            NaN or an infinity (caught here, not an epoch later as a diverging loss).
+    """
+    keypoints = prepared.keypoints(stream, i)
+    if not np.isfinite(keypoints).all():
+        raise _non_finite(prepared, stream, i, "stored keypoints", np.argwhere(~np.isfinite(keypoints))[0])
+    data = SkeletonData.from_keypoints(keypoints, prepared.streams[stream].layout, int(prepared.labels[i]),
+                                       prepared.sample_ids[i])
     data.index = torch.tensor([i], dtype=torch.long)
-    return transform(data) if transform is not None else data
+    if transform is None:
+        return data
+    data = transform(data)
+    if not torch.isfinite(data.x).all():
+        raise _non_finite(prepared, stream, i, f"output of the transform {' '.join(repr(transform).split())}", None)
+    return data
+
+
+def _non_finite(prepared: PreparedDataset, stream: str, i: int, what: str, at: np.ndarray | None) -> DataFormatError:
+    where = "" if at is None else f" (person {at[0]}, frame {at[1]}, joint {at[2]}, channel {at[3]})"
+    return DataFormatError(
+        f"{prepared.root}: sample #{i} {prepared.sample_ids[i]!r}, stream {stream!r}: non-finite value in the "
+        f"{what}{where}"
+    )
 
 
 class SkeletonDataset(Dataset):

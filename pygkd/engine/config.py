@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
+from ..atomic import write_atomic
+
 BASE_CONFIG = "base"
 DEFAULT_CONFIG = "demo"
 
@@ -95,7 +97,7 @@ def load_config(name_or_path: str | Path = DEFAULT_CONFIG, overrides: Iterable[s
 
 def dump_config(cfg: Mapping, path: Path) -> None:
     """Write a resolved config as YAML (what a run was trained with)."""
-    path.write_text(yaml.safe_dump(dict(cfg), sort_keys=False))
+    write_atomic(path, yaml.safe_dump(dict(cfg), sort_keys=False))
 
 
 def _load_tree(path: Path, sources: dict[str, str], chain: tuple[Path, ...]) -> dict:

@@ -42,8 +42,11 @@ class MetricsLogger:
 
     def log(self, record: Mapping) -> None:
         """Write one record (JSON-able values); numeric ones also go to TensorBoard at step ``record["epoch"]``."""
-        self._file.write(json.dumps(dict(record)) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(dict(record)) + "\n")
+            self._file.flush()
+        except OSError as err:  # a failed write() names no file
+            raise OSError(err.errno, err.strerror, str(self.path)) from None
         if self._writer is not None:
             step = int(record.get("epoch", 0))
             for key, value in record.items():

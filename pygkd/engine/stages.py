@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..atomic import write_atomic
 from ..data.dataset import SkeletonDataset
 from ..data.raw import DataFormatError
 from ..data.store import PreparedDataset
@@ -223,7 +224,7 @@ def evaluate_model(
     }
     paths.eval.mkdir(parents=True, exist_ok=True)
     suffix = f"_op{occlusion:g}" if occlusion else ""
-    (paths.eval / f"{card.role}_{split}{suffix}.json").write_text(json.dumps(report, indent=1))
+    write_atomic(paths.eval / f"{card.role}_{split}{suffix}.json", json.dumps(report, indent=1))
     return report
 
 
