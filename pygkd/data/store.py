@@ -342,11 +342,9 @@ def prepare(
     tmp.mkdir()
     try:
         _write_store(raw, tmp, np.dtype(dtype), progress)
-    except OSError as err:
+    except OSError as err:  # disk full, permission denied: named as the dataset being written
         shutil.rmtree(tmp, ignore_errors=True)
-        if err.filename is None:  # a failed write() names no file
-            raise OSError(err.errno, err.strerror, str(tmp)) from None
-        raise
+        raise OSError(err.errno, err.strerror, str(out)) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -109,7 +109,7 @@ def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> None:
     """``torch.save`` to a temporary file next to ``path``, fsync it, then ``os.replace`` it onto ``path``.
 
     Raises:
-        OSError: naming the temporary file (disk full, permission denied); ``path`` is left as it was.
+        OSError: naming ``path`` (disk full, permission denied); ``path`` is left as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,11 +121,9 @@ def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> None:
             os.fsync(file.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        if err.filename is None:  # a failed write() names no file
-            raise OSError(err.errno, err.strerror, str(tmp)) from None
-        raise
+        raise OSError(err.errno, err.strerror, str(path)) from None
     except RuntimeError as err:  # torch.save reports a failed write as a RuntimeError
-        raise OSError(_errno_of(err), f"cannot write the checkpoint ({err})", str(tmp)) from None
+        raise OSError(_errno_of(err), f"cannot write the checkpoint ({err})", str(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
 

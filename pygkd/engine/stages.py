@@ -221,6 +221,7 @@ def evaluate_model(
         "role": card.role, "checkpoint": str(path), "epoch": state["epoch"], "split": split,
         "occlusion": occlusion, "seed": cfg["seed"], **metrics,
         "per_class": dict(zip(card.class_names, metrics["per_class"])), "class_names": card.class_names,
+        "unit": "fraction",
     }
     paths.eval.mkdir(parents=True, exist_ok=True)
     suffix = f"_op{occlusion:g}" if occlusion else ""

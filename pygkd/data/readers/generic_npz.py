@@ -51,9 +51,13 @@ def array_headers(path: Path, max_bytes: int = MAX_MEMBER_BYTES) -> dict[str, tu
     against the member size the archive declares and against ``max_bytes``."""
     headers = {}
     try:
-        with zipfile.ZipFile(path) as archive:
-            for member in archive.infolist():
-                key = member.filename.removesuffix(".npy")
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, ValueError, EOFError) as err:
+        raise DataFormatError(f"{path}: not an .npz file of .npy arrays ({type(err).__name__}: {err})") from None
+    with archive:
+        for member in archive.infolist():
+            key = member.filename.removesuffix(".npy")
+            try:
                 with archive.open(member) as file:
                     version = np.lib.format.read_magic(file)
                     if version == (1, 0):
@@ -61,10 +65,12 @@ def array_headers(path: Path, max_bytes: int = MAX_MEMBER_BYTES) -> dict[str, tu
                     else:
                         shape, _, dtype = np.lib.format.read_array_header_2_0(file)
                     header_bytes = file.tell()
-                _check_member_size(path, key, member, header_bytes, shape, dtype, max_bytes)
-                headers[key] = (shape, dtype)
-    except (zipfile.BadZipFile, ValueError, zlib.error, EOFError) as err:
-        raise DataFormatError(f"{path}: not an .npz file of .npy arrays ({type(err).__name__}: {err})") from None
+            except CORRUPT as err:
+                raise DataFormatError(
+                    f"{path}: key {key!r}: not a readable .npy array ({type(err).__name__}: {err})"
+                ) from None
+            _check_member_size(path, key, member, header_bytes, shape, dtype, max_bytes)
+            headers[key] = (shape, dtype)
     return headers
 
 
