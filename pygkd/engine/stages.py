@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from ..data.raw import DataFormatError
 from ..data.store import PreparedDataset
 from ..kd import PartMatrix
 from ..nn import resolve_device
+from ..nn.registry import split_path
 from .build import (
     STREAM_OF_ROLE,
     TrainingSamples,
@@ -133,7 +135,7 @@ def train_student(
 
     paths = RunPaths.of(cfg)
     teacher_path = paths.teacher_checkpoint(cfg)
-    teacher, teacher_card, teacher_state = load_model(teacher_path, device, cfg["allow_modules"])
+    teacher, teacher_card, teacher_state = load_model(teacher_path, device, trusted_modules(cfg))
     require_finished(teacher_state, teacher_path, allow_unfinished)
     hq_set = skeleton_dataset(cfg, prepared, indices[paired], "hq", train=True)
     _check_card(teacher_card, hq_set, teacher_path)
@@ -165,7 +167,7 @@ def compute_part_matrix(
     teacher is refused unless ``allow_unfinished``."""
     paths = RunPaths.of(cfg)
     device = _device(cfg)
-    model, card, state = load_model(checkpoint or paths.teacher_checkpoint(cfg), device, cfg["allow_modules"])
+    model, card, state = load_model(checkpoint or paths.teacher_checkpoint(cfg), device, trusted_modules(cfg))
     require_finished(state, checkpoint or paths.teacher_checkpoint(cfg), allow_unfinished)
     prepared = load_prepared(cfg)
     indices, _ = TrainingSamples.of(cfg, prepared).for_role("teacher", use_solitary=False)
@@ -206,7 +208,7 @@ def evaluate_model(
     paths = RunPaths.of(cfg)
     device = _device(cfg)
     path = Path(checkpoint or getattr(paths, role) / BEST)
-    model, card, state = load_model(path, device, cfg["allow_modules"])
+    model, card, state = load_model(path, device, trusted_modules(cfg))
     require_finished(state, path, allow_unfinished)
     key = "eval.split" if split or cfg["eval"]["split"] else "data.test_split"
     split = split or cfg["eval"]["split"] or cfg["data"]["test_split"]
@@ -227,6 +229,22 @@ def evaluate_model(
     suffix = f"_op{occlusion:g}" if occlusion else ""
     write_atomic(paths.eval / f"{card.role}_{split}{suffix}.json", json.dumps(report, indent=1))
     return report
+
+
+def trusted_modules(cfg: Mapping) -> list[str]:
+    """The modules a checkpoint's card may name: ``allow_modules``, and those the config's own network
+    specs name by dotted path (the user's layers and backbones, trusted since the user wrote them)."""
+    named = []
+    stack = [cfg["model"]]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str) and re.fullmatch(r"\w+(\.\w+)*[.:]\w+", node):
+            named.append(split_path(node)[0])
+    return [*cfg["allow_modules"], *sorted(set(named))]
 
 
 def _device(cfg: Mapping) -> torch.device:

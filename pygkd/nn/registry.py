@@ -85,13 +85,20 @@ def register_backbone(name: str) -> Callable[[T], T]:
     return _register(BACKBONES, Backbone, name)
 
 
-def import_object(path: str) -> object:
-    """The object at ``"package.module:Name"`` or ``"package.module.Name"``."""
+def split_path(path: str) -> tuple[str, str]:
+    """``"package.module:Name"`` or ``"package.module.Name"`` -> ``("package.module", "Name")``."""
     module_name, sep, attr = path.partition(":")
     if not sep:
         module_name, _, attr = path.rpartition(".")
     if not module_name or not attr:
         raise ValueError(f"{path!r} is not a dotted path 'package.module:Name'")
+    return module_name, attr
+
+
+def import_object(path: str) -> object:
+    """The object at ``"package.module:Name"`` or ``"package.module.Name"`` (within
+    :func:`restricted_imports`, only from an allowed module)."""
+    module_name, attr = split_path(path)
     _check_allowed(module_name, path)
     try:
         module = importlib.import_module(module_name)
