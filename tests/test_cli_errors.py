@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import shutil
+import struct
 import sys
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +18,12 @@ import pytest
 import torch
 from click.testing import CliRunner, Result
 
-from cli.errors import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_RUN_STATE, EXIT_UNTRUSTED, EXIT_USAGE
+from cli.errors import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_RUN_STATE, EXIT_UNTRUSTED, EXIT_USAGE, describe
 from cli.main import main
+from pygkd.data.raw import DataFormatError
 from pygkd.engine import checkpoint as ckpt
 from pygkd.engine import trainer
+from tests.data.mat_writer import header as mat_header
 from tests.test_cli_pipeline import TINY
 
 
@@ -92,6 +98,16 @@ def test_ctrl_c_exits_130_without_a_traceback(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(trainer, "train_epoch", interrupt)
     result = invoke("teacher", *tiny, "--out", tmp_path)
     assert result.exit_code == EXIT_INTERRUPTED and "interrupted" in result.stderr and "Traceback" not in result.output
+
+
+def test_an_error_raised_in_a_dataloader_worker_keeps_its_own_line():
+    message = ("Caught DataFormatError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+               '  File "dataset.py", line 60, in load_graph\n    raise _non_finite(...)\n'
+               "pygkd.data.raw.DataFormatError: data/x: sample #3 'a3', stream 'hq': non-finite value\n")
+    assert describe(DataFormatError(message)) == ("data/x: sample #3 'a3', stream 'hq': non-finite value", EXIT_INPUT)
+    assert describe(OSError(errno.EROFS, os.strerror(errno.EROFS), "runs/x")) == (
+        "runs/x: Read-only file system; write elsewhere (--out)", EXIT_INPUT)
+    assert describe(ZeroDivisionError("bug")) is None
 
 
 def test_usage_errors_keep_click_exit_code_2(tmp_path):
@@ -179,6 +195,33 @@ def test_corrupt_npz_member_is_one_line_and_leaves_nothing(tmp_path):
     fails(invoke("prepare", "npz", "--root", path, "--out", tmp_path / "out"), EXIT_INPUT,
           f"{path}: key 'hq_keypoints':", "Bad CRC-32")
     assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+
+
+def test_zip_bombs_are_refused_through_prepare(tmp_path):
+    """A few KB that declare gigabytes: an npz member and a MAT-file compressed element (Penn Action's format)."""
+    npz = npz_dataset(tmp_path / "bomb.npz")
+    with zipfile.ZipFile(npz) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (4, 1, 2**28, 17, 2)})
+    members["hq_keypoints.npy"] = header.getvalue() + bytes(2**20)
+    with zipfile.ZipFile(npz, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    assert npz.stat().st_size < 10_000
+    fails(invoke("prepare", "npz", "--root", npz, "--out", tmp_path / "a"), EXIT_INPUT,
+          f"{npz}: key 'hq_keypoints': the array float32[4, 1, 268435456, 17, 2] declares 146028888064 bytes, "
+          "more than the limit of 1073741824 (reader option max_member_bytes)")
+
+    labels = tmp_path / "penn" / "labels"
+    labels.mkdir(parents=True)
+    stream = zlib.compress(struct.pack("<II", 14, 3 * 2**30) + bytes(4 * 2**20), 9)  # miMATRIX of 3 GB
+    (labels / "0001.mat").write_bytes(mat_header() + struct.pack("<II", 15, len(stream)) + stream)
+    fails(invoke("prepare", "penn_action", "--root", tmp_path / "penn", "--out", tmp_path / "b"), EXIT_INPUT,
+          f"{labels / '0001.mat'}: variable at byte 128: compressed element declares {8 + 3 * 2**30} bytes, more "
+          "than the limit of 268435456")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and leftovers(tmp_path) == []
 
 
 # ------------------------------------------------------------------------------------- disk and rights
