@@ -69,9 +69,10 @@ def describe(err: BaseException) -> tuple[str, int] | None:
     if isinstance(err, OSError) and err.errno is not None:  # raised by open(), os.replace(), write()
         return _os_error(err), EXIT_INPUT
     if isinstance(err, input_errors):
-        return _last_line(str(err)), EXIT_INPUT
+        return "; ".join(_last_line(str(err)).strip().splitlines()), EXIT_INPUT
     if isinstance(err, UnicodeDecodeError):
-        return f"text is not UTF-8 (byte {err.start}: {err.object[err.start:err.start + 1]!r}): {err.reason}", EXIT_INPUT
+        byte = err.object[err.start:err.start + 1]
+        return f"text is not UTF-8 (byte {err.start}: {byte!r}): {err.reason}", EXIT_INPUT
     if isinstance(err, (zipfile.BadZipFile, zlib.error, EOFError)):
         return f"corrupt or truncated archive ({type(err).__name__}: {err})", EXIT_INPUT
     if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
@@ -81,7 +82,7 @@ def describe(err: BaseException) -> tuple[str, int] | None:
 
 
 def _os_error(err: OSError) -> str:
-    """``cannot write runs/x/teacher/checkpoint_last.pt: No space left on device``-style line."""
+    """``runs/x/teacher/checkpoint_last.pt: No space left on device; free disk space ...``"""
     path = err.filename if err.filename is not None else "a file"
     reason = err.strerror or os.strerror(err.errno)
     hints = {errno.ENOSPC: "; free disk space or write elsewhere (--out)",

@@ -176,7 +176,8 @@ def test_a_reader_must_return_a_dataset(tmp_path, reader_module):
     fails(invoke("prepare", f"{reader_module}:returns_dict", "--out", tmp_path / "out"), EXIT_INPUT,
           "the reader 'my_readers:returns_dict' returned a dict, expected a RawDataset")
     result = invoke("prepare", f"{reader_module}:annotated", "--out", tmp_path / "out")  # refused before the call
-    assert result.exit_code == EXIT_USAGE and "is not a reader: expected a function returning a RawDataset" in result.output
+    assert result.exit_code == EXIT_USAGE
+    assert "is not a reader: expected a function returning a RawDataset" in result.output
     assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
 
 

@@ -20,7 +20,8 @@ to an open ``.npy`` file whose header is written once the final shape is known. 
 last and the directory renamed to ``DIR`` only then, so an interrupted run never leaves a directory that
 loads as complete; the ``DIR.partial-*`` folder a killed run leaves behind is removed by the next
 :func:`prepare` of ``DIR`` (unless its process still runs). Clips shorter than :data:`MIN_FRAMES` frames
-are kept but reported (a warning, and ``short_clips`` in the manifest, which ``pygkd info`` shows). :class:`PreparedDataset` memory-maps the arrays and checks them against the manifest.
+are kept but reported (a warning, and ``short_clips`` in the manifest, which ``pygkd info`` shows).
+:class:`PreparedDataset` memory-maps the arrays and checks them against the manifest.
 """
 from __future__ import annotations
 

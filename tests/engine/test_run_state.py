@@ -31,7 +31,8 @@ def test_checkpoints_are_fsynced_before_the_rename(tmp_path, monkeypatch):
     ({"epoch": 60, "epochs_planned": 60, "completed": True}, (60, 60, True)),
     # an older pygkd's checkpoint_last.pt: the plan is its config's
     ({"epoch": 3, "optimizer": {}, "card": {"role": "teacher"}, "config": {"teacher": {"epochs": 60}}}, (3, 60, False)),
-    ({"epoch": 60, "optimizer": {}, "card": {"role": "teacher"}, "config": {"teacher": {"epochs": 60}}}, (60, 60, True)),
+    ({"epoch": 60, "optimizer": {}, "card": {"role": "teacher"}, "config": {"teacher": {"epochs": 60}}},
+     (60, 60, True)),
     # an older checkpoint_best.pt cannot tell: taken as finished
     ({"epoch": 3, "card": {"role": "student"}, "config": {"student": {"epochs": 60}}}, (3, 60, True)),
 ])
