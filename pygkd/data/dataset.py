@@ -41,7 +41,7 @@ def _require_stream(prepared: PreparedDataset, stream: str, indices: np.ndarray)
     lacking = indices[prepared.frame_counts(stream)[indices] == 0]
     if lacking.size:
         i = int(lacking[0])
-        raise ValueError(
+        raise DataFormatError(
             f"{prepared.root}: {lacking.size} of {indices.size} samples lack the {stream!r} stream, "
             f"the first is #{i} {prepared.sample_ids[i]!r}"
         )
@@ -80,7 +80,7 @@ class SkeletonDataset(Dataset):
     """One stream of the samples ``indices`` (all samples if ``None``) of a prepared dataset.
 
     ``dataset[k]`` is a :class:`SkeletonData` (``x [M * V, T, C]``, ``y [1]``, ``index [1]`` = ``indices[k]``,
-    ``sample_id``) after ``transform``. Raises ``ValueError`` if a sample lacks ``stream``.
+    ``sample_id``) after ``transform``. Raises a DataFormatError (a ValueError) if a sample lacks ``stream``.
     """
 
     def __init__(
@@ -134,7 +134,7 @@ class PairDataset(Dataset):
         _require_stream(self.prepared, lq[0], self.indices)
         self.paired = self._paired(hq_mask)
         if not self.paired.any():
-            raise ValueError(
+            raise DataFormatError(
                 f"{self.prepared.root}: none of the {len(self.indices)} samples has an HQ {hq[0]!r} graph to pair "
                 "with; use SkeletonDataset for LQ-only training"
             )

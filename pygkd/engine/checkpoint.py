@@ -72,7 +72,7 @@ class ModelCard:
         """A freshly initialised backbone of this card (a ConfigError names ``model.<role>`` on a bad spec)."""
         try:
             return build_backbone(self.spec, self.layout, self.in_channels, self.num_classes)
-        except ValueError as err:
+        except (TypeError, ValueError) as err:  # an unknown name or key, a value of the wrong type
             raise ConfigError(f"model.{self.role}: {err}") from None
 
     def to_dict(self) -> dict:

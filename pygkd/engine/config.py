@@ -277,6 +277,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "student.samples_per_class": _positive_int,
     "eval.occlusion": _number_in(0.0, 1.0),
     "allow_modules": _module_names,
+    "student.temperature": _number_in(0.0, float("inf"), low_open=True),
     **{f"{stage}.lr": _number_in(0.0, float("inf"), low_open=True) for stage in ("teacher", "student")},
     **{f"{stage}.momentum": _number_in(0.0, 1.0) for stage in ("teacher", "student")},
     **{f"{stage}.weight_decay": _number_in(0.0, float("inf")) for stage in ("teacher", "student")},

@@ -64,7 +64,7 @@ def dense_input(x: Tensor, num_graphs: int, num_joints: int) -> Tensor:
     """
     persons = x.size(0) // max(num_graphs * num_joints, 1)
     if persons * num_graphs * num_joints != x.size(0):
-        raise ValueError(
+        raise ConfigError(
             f"{x.size(0)} nodes are not {num_graphs} graphs of M persons x {num_joints} joints: give every "
             "sample the same number of persons (a KeepPersons transform in the data config)"
         )
