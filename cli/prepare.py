@@ -10,9 +10,10 @@ from typing import Any
 import click
 import yaml
 
-from pygkd.data.raw import RawDataset
+from pygkd.data.raw import DataFormatError, RawDataset
 from pygkd.data.readers import READERS, checked_dataset, get_reader
 from pygkd.data.store import DTYPES, PreparedDataset, prepare
+from pygkd.skeleton import LayoutError
 
 from .info import format_summary
 
@@ -46,7 +47,13 @@ def read_dataset(dataset: str, root: Path | None, options: dict[str, Any]) -> Ra
         signature.bind(*args, **options)
     except TypeError as err:
         raise click.BadParameter(f"{err}; the reader takes {signature}", param_hint="--option") from None
-    return checked_dataset(reader(*args, **options), dataset)
+    try:
+        raw = reader(*args, **options)  # readers check their options here; samples are read later
+    except (TypeError, ValueError) as err:
+        if isinstance(err, (DataFormatError, LayoutError)):
+            raise
+        raise click.BadParameter(f"{dataset}: {err}", param_hint="--option") from None
+    return checked_dataset(raw, dataset)
 
 
 @click.command(

@@ -181,6 +181,13 @@ def test_a_reader_must_return_a_dataset(tmp_path, reader_module):
     assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
 
 
+def test_a_bad_reader_option_value_is_a_usage_error(tmp_path):
+    result = invoke("prepare", "synthetic", "--out", tmp_path / "out", "-o", "severity=ultra")
+    assert result.exit_code == EXIT_USAGE and "Traceback" not in result.output
+    assert "Invalid value for --option: synthetic: unknown severity 'ultra'" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def npz_dataset(path: Path) -> Path:
     keypoints = np.random.default_rng(0).random((4, 1, 2 * 8 * 17 * 2)).astype(np.float32).reshape(4, 1, 16, 17, 2)
     np.savez(path, labels=np.array([0, 1, 0, 1]), hq_layout=np.array("coco17"), hq_keypoints=keypoints,
