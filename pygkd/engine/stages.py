@@ -220,7 +220,7 @@ def evaluate_model(
     loader = eval_loader(dataset, cfg["eval"]["batch_size"], cfg["num_workers"])
     metrics = evaluate(model, loader, card.num_classes, device, desc=f"eval {card.role}")
     report = {
-        "role": card.role, "checkpoint": str(path), "epoch": state["epoch"], "split": split,
+        "role": card.role, "checkpoint": str(path), "epoch": state.get("epoch"), "split": split,
         "occlusion": occlusion, "seed": cfg["seed"], **metrics,
         "per_class": dict(zip(card.class_names, metrics["per_class"])), "class_names": card.class_names,
         "unit": "fraction",
