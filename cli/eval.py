@@ -9,7 +9,7 @@ import click
 
 from pygkd.engine.stages import evaluate_model
 
-from .run_options import percent, run_options, table
+from .run_options import allow_unfinished_option, percent, run_options, table
 
 
 def format_report(report: dict) -> str:
@@ -27,6 +27,17 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def in_percent(report: dict) -> dict:
+    """The report with its accuracies (``top1``, ``top5``, ``per_class``) in percent, as the text report
+    prints them, and ``unit: "percent"`` (the library's report and ``eval/*.json`` hold fractions)."""
+    return {**report, "top1": _scaled(report["top1"]), "top5": _scaled(report["top5"]),
+            "per_class": {name: _scaled(v) for name, v in report["per_class"].items()}, "unit": "percent"}
+
+
+def _scaled(fraction: float | None) -> float | None:
+    return None if fraction is None else 100 * fraction
+
+
 @click.command(help="Evaluate the run's student (or --role teacher, or any --checkpoint) on a split: top-1, "
                "top-5, per-class accuracy and confusion matrix, optionally with test-time joint occlusion. "
                "Writes <out>/eval/<role>_<split>[_op<OP>].json.")
@@ -38,12 +49,14 @@ def format_report(report: dict) -> str:
 @click.option("--split", help="Split to evaluate (default: eval.split, else data.test_split).")
 @click.option("--occlusion", type=click.FloatRange(0, 1),
               help="Occlusion probability OP of every joint, seeded by --seed (config key: eval.occlusion).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the report as JSON, accuracies in percent like the text report.")
+@allow_unfinished_option
 def command(cfg: dict, role: str, checkpoint: Path | None, split: str | None, occlusion: float | None,
-            as_json: bool) -> None:
+            as_json: bool, allow_unfinished: bool) -> None:
     with warnings.catch_warnings(record=True) as caught:  # e.g. which input chain is used: one line each
         warnings.simplefilter("always")
-        report = evaluate_model(cfg, role, checkpoint, split, occlusion)
+        report = evaluate_model(cfg, role, checkpoint, split, occlusion, allow_unfinished)
     for warning in caught:
         click.echo(f"Warning: {warning.message}", err=True)
-    click.echo(json.dumps(report, indent=1) if as_json else format_report(report))
+    click.echo(json.dumps(in_percent(report), indent=1) if as_json else format_report(report))

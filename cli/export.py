@@ -7,7 +7,7 @@ import click
 
 from pygkd.engine.export import FORMATS, TOLERANCE, ExportError, export_checkpoint
 
-from .run_options import user_errors
+from .run_options import allow_module_option, allow_unfinished_option, user_errors
 
 
 @click.command(help="Export the network of CHECKPOINT to ONNX or TorchScript with dynamic batch, person and "
@@ -22,10 +22,14 @@ from .run_options import user_errors
               help="Frames T of the example input (default: the checkpoint config's FixLength length, else 64).")
 @click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=TOLERANCE, show_default=True,
               help="Largest accepted max abs difference of the logits to PyTorch.")
-def command(checkpoint: Path, fmt: str, out: Path, frames: int | None, tolerance: float) -> None:
+@allow_module_option
+@allow_unfinished_option
+def command(checkpoint: Path, fmt: str, out: Path, frames: int | None, tolerance: float,
+            allow_modules: tuple[str, ...], allow_unfinished: bool) -> None:
     with user_errors():
         try:
-            report = export_checkpoint(checkpoint, fmt, out, frames, tolerance)
+            report = export_checkpoint(checkpoint, fmt, out, frames, tolerance, allow_modules=allow_modules,
+                                       allow_unfinished=allow_unfinished)
         except ExportError as err:
             raise click.ClickException(str(err)) from None
     click.echo(f"wrote {report.path} ({fmt}): logits within {report.max_difference:.2g} of PyTorch on "

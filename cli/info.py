@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from pygkd.data.raw import DataFormatError
 from pygkd.data.store import PreparedDataset
 
 
@@ -34,6 +33,9 @@ def format_summary(summary: dict) -> str:
     lines.append(f"{'total':<{width}}  " + "  ".join(f"{t:>8}" for t in totals))
     if summary["skipped"]:
         lines.append("skipped: " + ", ".join(f"{why}: {n}" for why, n in summary["skipped"].items()))
+    for stream, short in summary["short_clips"].items():
+        lines.append(f"short clips ({stream}): {short['count']} under {short['min_frames']} frames, "
+                     f"e.g. {', '.join(short['examples'])}")
     return "\n".join(lines)
 
 
@@ -42,8 +44,5 @@ def format_summary(summary: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def command(directory: Path, as_json: bool) -> None:
     """Sample counts per split and class, layouts, channels, persons and frames of a prepared DIRECTORY."""
-    try:
-        summary = PreparedDataset(directory).summary()
-    except DataFormatError as err:
-        raise click.ClickException(str(err)) from None
+    summary = PreparedDataset(directory).summary()
     click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))

@@ -6,6 +6,8 @@ import importlib
 
 import click
 
+from .errors import DEBUG_ENV, user_errors
+
 COMMANDS = {
     "prepare": "Read a dataset in its original format and write a prepared (memory-mapped) copy.",
     "info": "Sample counts per split and class, layouts, frames and channels of a prepared dataset.",
@@ -22,6 +24,8 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
+    """Commands imported on demand, each run inside :func:`cli.errors.user_errors` (one-line errors)."""
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
 
@@ -34,10 +38,16 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl([(name, help_) for name, help_ in COMMANDS.items()])
 
+    def invoke(self, ctx: click.Context):
+        with user_errors():
+            return super().invoke(ctx)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pygkd")
-def main() -> None:
+@click.option("--debug", is_flag=True, envvar=DEBUG_ENV,
+              help=f"Print the traceback of an error, not only its one-line message (or set {DEBUG_ENV}=1).")
+def main(debug: bool) -> None:
     """pygkd: skeleton action recognition that stays accurate on low-quality skeletons."""
 
 

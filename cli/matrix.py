@@ -9,7 +9,7 @@ from pygkd.kd import PartMatrix
 from pygkd.skeleton import PARTS
 from pygkd.engine.stages import RunPaths, compute_part_matrix
 
-from .run_options import percent, run_options, table
+from .run_options import allow_unfinished_option, percent, run_options, table
 
 
 def format_part_matrix(matrix: PartMatrix, defining_parts: dict[str, list[str]] | None = None) -> str:
@@ -30,7 +30,8 @@ def format_part_matrix(matrix: PartMatrix, defining_parts: dict[str, list[str]] 
 @run_options()
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Teacher checkpoint (default: <out>/teacher/checkpoint_best.pt).")
-def command(cfg: dict, checkpoint: Path | None) -> None:
-    matrix = compute_part_matrix(cfg, checkpoint)
+@allow_unfinished_option
+def command(cfg: dict, checkpoint: Path | None, allow_unfinished: bool) -> None:
+    matrix = compute_part_matrix(cfg, checkpoint, allow_unfinished)
     click.echo(format_part_matrix(matrix))
     click.echo(f"-> {RunPaths.of(cfg).matrix}")

@@ -18,7 +18,7 @@ from pygkd.engine.stages import (
 )
 
 from .matrix import format_part_matrix
-from .run_options import percent, run_options, table
+from .run_options import overwrite_option, percent, run_options, table
 
 
 def baseline_config(cfg: dict) -> dict:
@@ -38,23 +38,24 @@ def baseline_config(cfg: dict) -> dict:
               help="Also train the student without distillation (student.loss none) for comparison.")
 @click.option("--resume", is_flag=True,
               help="Continue the teacher and student runs that have a checkpoint_last.pt; start the others.")
-def command(cfg: dict, baseline: bool, resume: bool) -> None:
+@overwrite_option
+def command(cfg: dict, baseline: bool, resume: bool, overwrite: bool) -> None:
     began = time.perf_counter()
 
     def resumable(run_cfg: dict, role: str) -> bool:
         return resume and (getattr(RunPaths.of(run_cfg), role) / LAST).is_file()
 
     click.echo("[1/4] teacher on the HQ skeletons (data.hq)")
-    train_teacher(cfg, resume=resumable(cfg, "teacher"))
+    train_teacher(cfg, resume=resumable(cfg, "teacher"), overwrite=overwrite)
     click.echo("[2/4] part matrix")
     matrix = compute_part_matrix(cfg)
     click.echo(f"[3/4] student on the LQ skeletons (data.lq), distillation loss {cfg['student']['loss']}")
-    train_student(cfg, resume=resumable(cfg, "student"))
+    train_student(cfg, resume=resumable(cfg, "student"), overwrite=overwrite)
     runs = [("teacher", cfg, "teacher"), (f"student ({cfg['student']['loss']})", cfg, "student")]
     if baseline:
         click.echo("      student baseline, no distillation")
         base = baseline_config(cfg)
-        train_student(base, resume=resumable(base, "student"))
+        train_student(base, resume=resumable(base, "student"), overwrite=overwrite)
         runs.append(("student (no distillation)", base, "student"))
     click.echo("[4/4] evaluation")
     reports = [(label, evaluate_model(run_cfg, role)) for label, run_cfg, role in runs]

@@ -12,7 +12,7 @@ from pygkd.data.readers.pose_clips import FORMATS
 from pygkd.engine.predict import CSV_HEADER, Prediction, Predictor, csv_rows, open_input, predict_stream
 from pygkd.nn import resolve_device
 
-from .run_options import percent, table, user_errors
+from .run_options import allow_module_option, allow_unfinished_option, percent, table, user_errors
 
 
 def format_predictions(predictions: list[Prediction]) -> str:
@@ -49,9 +49,12 @@ def format_predictions(predictions: list[Prediction]) -> str:
 @click.option("--stream", is_flag=True, help="Read frames as JSON lines on stdin, write one JSON line per window.")
 @click.option("--device", default="cpu", show_default=True, help="auto | cpu | cuda | cuda:N.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Windows per batch.")
+@allow_module_option
+@allow_unfinished_option
 def command(checkpoint: Path, inputs: tuple[Path, ...], split: str | None, window: int | None, stride: int | None,
             top_k: int, fmt: str | None, images: Path | None, persons: int, as_json: bool, as_csv: bool,
-            stream: bool, device: str, batch_size: int) -> None:
+            stream: bool, device: str, batch_size: int, allow_modules: tuple[str, ...],
+            allow_unfinished: bool) -> None:
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
     if stream and (inputs or window is None or as_csv):
@@ -59,7 +62,7 @@ def command(checkpoint: Path, inputs: tuple[Path, ...], split: str | None, windo
     if not stream and not inputs:
         raise click.UsageError("give at least one INPUT, or --stream")
     with user_errors():
-        predictor = Predictor.load(checkpoint, resolve_device(device), batch_size)
+        predictor = Predictor.load(checkpoint, resolve_device(device), batch_size, allow_modules, allow_unfinished)
         if stream:
             def emit(prediction: Prediction) -> None:
                 click.echo(json.dumps(prediction.to_dict()))

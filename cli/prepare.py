@@ -11,7 +11,7 @@ import click
 import yaml
 
 from pygkd.data.raw import DataFormatError, RawDataset
-from pygkd.data.readers import READERS, get_reader
+from pygkd.data.readers import READERS, checked_dataset, get_reader
 from pygkd.data.store import DTYPES, PreparedDataset, prepare
 from pygkd.skeleton import LayoutError
 
@@ -47,7 +47,13 @@ def read_dataset(dataset: str, root: Path | None, options: dict[str, Any]) -> Ra
         signature.bind(*args, **options)
     except TypeError as err:
         raise click.BadParameter(f"{err}; the reader takes {signature}", param_hint="--option") from None
-    return reader(*args, **options)
+    try:
+        raw = reader(*args, **options)  # readers check their options here; samples are read later
+    except (TypeError, ValueError) as err:
+        if isinstance(err, (DataFormatError, LayoutError)):
+            raise
+        raise click.BadParameter(f"{dataset}: {err}", param_hint="--option") from None
+    return checked_dataset(raw, dataset)
 
 
 @click.command(
@@ -67,9 +73,6 @@ def command(
     dataset: str, root: Path | None, out: Path, dtype: str, options: tuple[str, ...], overwrite: bool
 ) -> None:
     start = time.perf_counter()
-    try:
-        prepare(read_dataset(dataset, root, parse_options(options)), out, dtype=dtype, overwrite=overwrite)
-    except (DataFormatError, LayoutError, FileExistsError) as err:
-        raise click.ClickException(str(err)) from None
+    prepare(read_dataset(dataset, root, parse_options(options)), out, dtype=dtype, overwrite=overwrite)
     click.echo(format_summary(PreparedDataset(out).summary()))
     click.echo(f"prepared in {time.perf_counter() - start:.1f} s")

@@ -1,25 +1,24 @@
 """Options shared by the commands that run a config (teacher, matrix, student, eval, pipeline).
 
 Every such command takes ``--config`` (a name in ``configs/`` or a YAML file), repeatable ``--set
-key=value`` overrides, and shortcuts for the keys changed most often. Library errors about the user's
-input (config, data files, checkpoints) are reported as one clean line instead of a traceback.
+key=value`` overrides, and shortcuts for the keys changed most often. Errors are reported as one line
+by :func:`cli.errors.user_errors`, which the ``pygkd`` group wraps around every command.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import click
 
-from pygkd.data.raw import DataFormatError
-from pygkd.engine.config import DEFAULT_CONFIG, ConfigError, available_configs, load_config
+from pygkd.engine.config import DEFAULT_CONFIG, available_configs, load_config
 from pygkd.nn.precision import AMP_CHOICES
-from pygkd.skeleton import LayoutError
 
-USER_ERRORS = (ConfigError, DataFormatError, LayoutError, FileNotFoundError)
+from .errors import user_errors
+
+__all__ = ["run_options", "user_errors", "allow_module_option", "allow_unfinished_option", "overwrite_option", "percent", "table"]
 
 
 def run_options(stages: tuple[str, ...] = ()) -> Callable:
@@ -33,7 +32,8 @@ def run_options(stages: tuple[str, ...] = ()) -> Callable:
     def decorate(command: Callable) -> Callable:
         @functools.wraps(command)
         def run(config: str, overrides: tuple[str, ...], device: str | None, amp: str | None, seed: int | None,
-                out: Path | None, epochs: int | None = None, batch_size: int | None = None, **kwargs):
+                out: Path | None, allow_modules: tuple[str, ...], epochs: int | None = None,
+                batch_size: int | None = None, **kwargs):
             shortcuts = {"device": device, "amp": amp, "seed": seed, "out": out and str(out)}
             for stage in stages:
                 shortcuts.update({f"{stage}.epochs": epochs, f"{stage}.batch_size": batch_size})
@@ -41,6 +41,7 @@ def run_options(stages: tuple[str, ...] = ()) -> Callable:
             sets = [*overrides, *(f"{k}={json.dumps(v)}" for k, v in shortcuts.items() if v is not None)]
             with user_errors():
                 cfg = load_config(config, sets)
+                cfg["allow_modules"] = [*cfg["allow_modules"], *allow_modules]
                 return command(cfg=cfg, **kwargs)
 
         options = [
@@ -53,6 +54,7 @@ def run_options(stages: tuple[str, ...] = ()) -> Callable:
                          help="Mixed precision: off, bf16, fp16 (CUDA) or auto (config key: amp)."),
             click.option("--seed", type=int, help="Run seed (config key: seed)."),
             click.option("--out", type=click.Path(path_type=Path), help="Run directory (default: runs/<name>)."),
+            allow_module_option,
         ]
         if stages:
             keys = " and ".join(f"{s}.epochs" for s in stages)
@@ -67,13 +69,16 @@ def run_options(stages: tuple[str, ...] = ()) -> Callable:
     return decorate
 
 
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the library's errors about the user's input into a ``click.ClickException`` (exit code 1)."""
-    try:
-        yield
-    except USER_ERRORS as err:
-        raise click.ClickException(str(err)) from None
+allow_module_option = click.option(
+    "--allow-module", "allow_modules", multiple=True, metavar="MODULE",
+    help="Let a checkpoint's model card name classes of MODULE (repeatable; config key allow_modules). Only for "
+         "checkpoints you trust: importing a module runs its code.")
+
+allow_unfinished_option = click.option(
+    "--allow-unfinished", is_flag=True,
+    help="Use the checkpoint of a run that stopped before the end of its schedule (refused by default).")
+overwrite_option = click.option(
+    "--overwrite", is_flag=True, help="Replace the run this command would train, if the run folder holds one.")
 
 
 def percent(value: float | None) -> str:

@@ -47,7 +47,10 @@ def test_teacher_matrix_student_eval(tmp_path):
     assert "student (pmsc)" in run("student", *common, "--set", "student.alpha=0.5")
     report = json.loads(run("eval", *common, "--json", "--occlusion", "0.3"))
     assert report["role"] == "student" and report["occlusion"] == 0.3 and report["epoch"] in (1, 2)
-    assert set(report["per_class"]) == set(report["class_names"]) and 0 <= report["top1"] <= report["top5"] <= 1
+    assert set(report["per_class"]) == set(report["class_names"]) and 0 <= report["top1"] <= report["top5"] <= 100
+    assert report["unit"] == "percent"
+    written = json.loads((out / "eval" / "student_test_op0.3.json").read_text())
+    assert written["unit"] == "fraction" and report["top1"] == pytest.approx(100 * written["top1"])
     assert "top-1" in run("eval", *common, "--role", "teacher")
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .raw import DataFormatError
 from .skeleton_data import SkeletonData, SkeletonPair
 from .store import PreparedDataset
 
@@ -40,27 +41,48 @@ def _require_stream(prepared: PreparedDataset, stream: str, indices: np.ndarray)
     lacking = indices[prepared.frame_counts(stream)[indices] == 0]
     if lacking.size:
         i = int(lacking[0])
-        raise ValueError(
+        raise DataFormatError(
             f"{prepared.root}: {lacking.size} of {indices.size} samples lack the {stream!r} stream, "
             f"the first is #{i} {prepared.sample_ids[i]!r}"
         )
 
 
 def load_graph(prepared: PreparedDataset, stream: str, i: int, transform: Transform | None) -> SkeletonData:
-    """Sample ``i`` of ``stream`` as a :class:`SkeletonData` with ``index`` set, after ``transform``."""
-    data = SkeletonData.from_keypoints(
-        prepared.keypoints(stream, i), prepared.streams[stream].layout, int(prepared.labels[i]),
-        prepared.sample_ids[i],
-    )
+    """Sample ``i`` of ``stream`` as a :class:`SkeletonData` with ``index`` set, after ``transform``.
+
+    Raises:
+        DataFormatError: naming the sample, when its stored keypoints or the transform's output hold a
+            NaN or an infinity (caught here, not an epoch later as a diverging loss).
+    """
+    keypoints = prepared.keypoints(stream, i)
+    data = SkeletonData.from_keypoints(keypoints, prepared.streams[stream].layout, int(prepared.labels[i]),
+                                       prepared.sample_ids[i])
     data.index = torch.tensor([i], dtype=torch.long)
-    return transform(data) if transform is not None else data
+    if transform is not None:
+        data = transform(data)
+    # one check of what the network will see (numpy's: ten times faster than torch's on the CPU here)
+    x = data.x
+    if not (np.isfinite(x.numpy()).all() if x.device.type == "cpu" else torch.isfinite(x).all()):
+        stored = np.argwhere(~np.isfinite(keypoints))
+        if stored.size:
+            raise _non_finite(prepared, stream, i, "stored keypoints", stored[0])
+        raise _non_finite(prepared, stream, i, f"output of the transform {' '.join(repr(transform).split())}", None)
+    return data
+
+
+def _non_finite(prepared: PreparedDataset, stream: str, i: int, what: str, at: np.ndarray | None) -> DataFormatError:
+    where = "" if at is None else f" (person {at[0]}, frame {at[1]}, joint {at[2]}, channel {at[3]})"
+    return DataFormatError(
+        f"{prepared.root}: sample #{i} {prepared.sample_ids[i]!r}, stream {stream!r}: non-finite value in the "
+        f"{what}{where}"
+    )
 
 
 class SkeletonDataset(Dataset):
     """One stream of the samples ``indices`` (all samples if ``None``) of a prepared dataset.
 
     ``dataset[k]`` is a :class:`SkeletonData` (``x [M * V, T, C]``, ``y [1]``, ``index [1]`` = ``indices[k]``,
-    ``sample_id``) after ``transform``. Raises ``ValueError`` if a sample lacks ``stream``.
+    ``sample_id``) after ``transform``. Raises a DataFormatError (a ValueError) if a sample lacks ``stream``.
     """
 
     def __init__(
@@ -114,7 +136,7 @@ class PairDataset(Dataset):
         _require_stream(self.prepared, lq[0], self.indices)
         self.paired = self._paired(hq_mask)
         if not self.paired.any():
-            raise ValueError(
+            raise DataFormatError(
                 f"{self.prepared.root}: none of the {len(self.indices)} samples has an HQ {hq[0]!r} graph to pair "
                 "with; use SkeletonDataset for LQ-only training"
             )

@@ -12,6 +12,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 STREAMS: tuple[str, ...] = ("hq", "lq")
+# Keypoint dtypes a reader may yield: floating point (float16/32/64) or integer ((u)int8..64, e.g. pixel
+# coordinates); complex, bool, object and string arrays are refused.
+KEYPOINT_KINDS = "fiu"
 
 
 class DataFormatError(ValueError):
@@ -65,10 +68,16 @@ class RawDataset:
 
 
 def check_keypoints(arr: np.ndarray, num_joints: int, channels: int, where: str) -> np.ndarray:
-    """Validate a ``[M, T, V, C]`` array: shape, joint count, finiteness, non-empty. Returns float32.
+    """Validate a ``[M, T, V, C]`` array: real numbers (:data:`KEYPOINT_KINDS`), shape, joint count,
+    finiteness, non-empty. Returns float32.
 
     Raises :class:`DataFormatError` naming ``where`` (file and sample) and what was expected.
     """
+    if arr.dtype.kind not in KEYPOINT_KINDS:
+        raise DataFormatError(
+            f"{where}: keypoints of dtype {arr.dtype}, expected real numbers: float16/32/64 or an integer type "
+            "(int8..int64, uint8..uint64)"
+        )
     if arr.ndim != 4:
         raise DataFormatError(f"{where}: expected keypoints [M, T, V, C], got shape {tuple(arr.shape)}")
     m, t, v, c = arr.shape

@@ -4,7 +4,7 @@ memory-maps, so that NTU-size data (56,880 x 300 x 2 x 25 x 3) never has to fit 
 A prepared directory (format ``pygkd-prepared``, version 1)::
 
     manifest.json               format, version, complete, name, class_names, streams, num_samples,
-                                splits, skipped, notes, created, pygkd_version (written last)
+                                splits, skipped, notes, short_clips, created, pygkd_version (written last)
     labels.npy       [N]        int64 class index of every sample
     sample_ids.json  [N]        sample names
     meta.jsonl                  one JSON object per sample (subject, camera, ...)
@@ -18,15 +18,20 @@ sample of the stream has, and samples with fewer persons are zero-padded (as CTR
 :func:`prepare` streams the reader's samples into ``DIR.partial-<pid>``: each sample's frames are appended
 to an open ``.npy`` file whose header is written once the final shape is known. The manifest is written
 last and the directory renamed to ``DIR`` only then, so an interrupted run never leaves a directory that
-loads as complete. :class:`PreparedDataset` memory-maps the arrays and checks them against the manifest.
+loads as complete; the ``DIR.partial-*`` folder a killed run leaves behind is removed by the next
+:func:`prepare` of ``DIR`` (unless its process still runs). Clips shorter than :data:`MIN_FRAMES` frames
+are kept but reported (a warning, and ``short_clips`` in the manifest, which ``pygkd info`` shows).
+:class:`PreparedDataset` memory-maps the arrays and checks them against the manifest.
 """
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
 import re
 import shutil
+import warnings
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -44,6 +49,9 @@ FORMAT = "pygkd-prepared"
 VERSION = 1
 MANIFEST = "manifest.json"
 DTYPES = ("float32", "float16")
+# Clips shorter than this (about a third of a second at 25-30 fps) are almost always a reader or
+# annotation error; prepare reports them.
+MIN_FRAMES = 8
 
 _HEADER_BYTES = 128  # .npy v1.0 header of a 4-d array: always padded to 128 bytes (numpy aligns to 64)
 _SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
@@ -223,10 +231,14 @@ def _write_store(raw: RawDataset, tmp: Path, dtype: np.dtype, progress: bool) ->
             raw.samples(), total=raw.num_samples, desc=f"prepare {raw.name}", unit="sample",
             disable=None if progress else True,
         )
+        short: dict[str, list[str]] = {}
         for index, sample in enumerate(samples):
             streams = _checked_sample(sample, index, raw, joints, dtype, seen)
             for name, writer in writers.items():
                 writer.append(streams.get(name))
+            for name, keypoints in streams.items():
+                if keypoints.shape[1] < MIN_FRAMES:
+                    short.setdefault(name, []).append(sample.sample_id)
             seen.add(sample.sample_id)
             sample_ids.append(sample.sample_id)
             labels.append(int(sample.label))
@@ -254,10 +266,40 @@ def _write_store(raw: RawDataset, tmp: Path, dtype: np.dtype, progress: bool) ->
         "splits": {split: len(indices) for split, indices in sorted(splits.items())},
         "skipped": dict(raw.skipped),
         "notes": raw.notes,
+        "short_clips": _short_clips(raw.name, short),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "pygkd_version": __version__,
     }
     _fsync_write(tmp / MANIFEST, json.dumps(manifest, indent=1).encode())
+
+
+def _short_clips(name: str, short: dict[str, list[str]]) -> dict:
+    """Warn about clips under :data:`MIN_FRAMES` frames; returns the manifest entry that records them."""
+    if not short:
+        return {}
+    counts = ", ".join(f"{len(ids)} in stream {s!r} (e.g. {ids[0]!r})" for s, ids in short.items())
+    warnings.warn(f"{name}: clips shorter than {MIN_FRAMES} frames: {counts}", stacklevel=4)
+    return {s: {"count": len(ids), "min_frames": MIN_FRAMES, "examples": ids[:5]} for s, ids in short.items()}
+
+
+def _remove_stale_partials(out: Path) -> None:
+    """Delete the ``out.partial-<pid>`` folders of prepare runs that were killed (their process is gone)."""
+    for partial in out.parent.glob(f"{glob.escape(out.name)}.partial-*"):
+        pid = partial.name.rsplit("-", 1)[-1]
+        if partial.is_dir() and pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own earlier, failed attempt
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def _is_replaceable(path: Path) -> bool:
@@ -296,12 +338,14 @@ def prepare(
         why = "pass overwrite=True (--overwrite) to replace it" if _is_replaceable(out) else "not a prepared dataset"
         raise FileExistsError(f"{out} exists ({why})")
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(out)
     tmp = out.with_name(f"{out.name}.partial-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
     tmp.mkdir()
     try:
         _write_store(raw, tmp, np.dtype(dtype), progress)
+    except OSError as err:  # disk full, permission denied: named as the dataset being written
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OSError(err.errno, err.strerror, str(out)) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -484,6 +528,7 @@ class PreparedDataset:
             },
             "per_class": per_class(self.labels),
             "skipped": self.skipped,
+            "short_clips": self.manifest.get("short_clips", {}),
             "notes": self.notes,
             "created": self.manifest.get("created"),
             "pygkd_version": self.manifest.get("pygkd_version"),

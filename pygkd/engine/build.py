@@ -24,7 +24,8 @@ from torch_geometric.transforms import BaseTransform, Compose
 
 from ..data import lq_synthesis, transforms
 from ..data.dataset import PairDataset, SkeletonDataset, hq_keep_mask, load_graph
-from ..data.readers import get_reader
+from ..data.raw import DataFormatError
+from ..data.readers import read_dataset
 from ..data.store import PreparedDataset, prepare
 from ..nn.registry import import_object
 from ..skeleton import get_layout
@@ -50,8 +51,13 @@ def load_prepared(cfg: Mapping) -> PreparedDataset:
                 f"data.prepared: {path} does not exist; run `pygkd prepare` first, or set data.reader "
                 "(and data.root) so that the run prepares it"
             )
-        reader = get_reader(data["reader"])
-        prepare(reader(Path(data["root"]) if data["root"] else None, **data["reader_options"]), path)
+        try:
+            raw = read_dataset(data["reader"], Path(data["root"]) if data["root"] else None, **data["reader_options"])
+        except (TypeError, ValueError) as err:
+            if isinstance(err, DataFormatError):
+                raise
+            raise ConfigError(f"data.reader {data['reader']!r}: {err}") from None
+        prepare(raw, path)
     return PreparedDataset(path)
 
 
@@ -135,7 +141,7 @@ class TrainingSamples:
     @classmethod
     def of(cls, cfg: Mapping, prepared: PreparedDataset) -> "TrainingSamples":
         indices = split_indices(prepared, cfg["data"]["train_split"], "data.train_split")
-        hq_stream = cfg["data"]["hq"]["stream"]
+        hq_stream = stored_stream(cfg, prepared, "hq")
         has_hq = prepared.frame_counts(hq_stream)[indices] > 0
         paired = np.zeros(len(indices), dtype=bool)
         if has_hq.any():
@@ -165,7 +171,16 @@ def skeleton_dataset(
 ) -> SkeletonDataset:
     """The graphs of ``data.<stream>`` for ``indices``, with the training or test transform."""
     transform = stream_transform(cfg, stream, train, occlusion)
-    return SkeletonDataset(prepared, indices, cfg["data"][stream]["stream"], transform)
+    return SkeletonDataset(prepared, indices, stored_stream(cfg, prepared, stream), transform)
+
+
+def stored_stream(cfg: Mapping, prepared: PreparedDataset, section: str) -> str:
+    """``data.<section>.stream``, checked against the streams ``prepared`` holds."""
+    name = cfg["data"][section]["stream"]
+    if name not in prepared.streams:
+        raise ConfigError(f"data.{section}.stream: {prepared.root} has no stream {name!r}; its streams: "
+                          f"{sorted(prepared.streams)}")
+    return name
 
 
 def pair_dataset(cfg: Mapping, prepared: PreparedDataset, indices: np.ndarray, paired: np.ndarray) -> PairDataset:
@@ -173,7 +188,7 @@ def pair_dataset(cfg: Mapping, prepared: PreparedDataset, indices: np.ndarray, p
     data = cfg["data"]
     return PairDataset(
         prepared, indices,
-        lq=(data["lq"]["stream"], stream_transform(cfg, "lq", train=True)),
+        lq=(stored_stream(cfg, prepared, "lq"), stream_transform(cfg, "lq", train=True)),
         hq=(data["hq"]["stream"], stream_transform(cfg, "hq", train=True)),
         hq_mask=paired,
     )

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
+from ..atomic import write_atomic
 from ..nn.precision import AMP_CHOICES
 
 BASE_CONFIG = "base"
@@ -86,6 +87,10 @@ def load_config(name_or_path: str | Path = DEFAULT_CONFIG, overrides: Iterable[s
         _apply_override(cfg, item, sources)
     schema = _load_tree(resolve_config_path(BASE_CONFIG), {}, chain=())
     _validate(cfg, schema, sources, prefix="")
+    for stage in ("teacher", "student"):  # torch's SGD refuses Nesterov without momentum
+        if cfg[stage]["nesterov"] and cfg[stage]["momentum"] == 0:
+            where = _source_of(f"{stage}.nesterov", sources)
+            raise ConfigError(f"{where}: {stage}.nesterov: true needs {stage}.momentum > 0, got momentum 0")
     cfg["name"] = cfg["name"] or path.stem
     cfg["out"] = cfg["out"] or str(Path("runs") / cfg["name"])
     return cfg
@@ -93,14 +98,16 @@ def load_config(name_or_path: str | Path = DEFAULT_CONFIG, overrides: Iterable[s
 
 def dump_config(cfg: Mapping, path: Path) -> None:
     """Write a resolved config as YAML (what a run was trained with)."""
-    path.write_text(yaml.safe_dump(dict(cfg), sort_keys=False))
+    write_atomic(path, yaml.safe_dump(dict(cfg), sort_keys=False))
 
 
 def _load_tree(path: Path, sources: dict[str, str], chain: tuple[Path, ...]) -> dict:
     if path.resolve() in chain:
         raise ConfigError(f"{path}: 'defaults' cycle through {[str(p) for p in chain]}")
     try:
-        tree = yaml.safe_load(path.read_text()) or {}
+        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a text file (byte {err.start} is not UTF-8)") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark else ""
@@ -248,6 +255,11 @@ def _milestones(value: Any) -> str | None:
     return None if ok else f"expected increasing positive epochs, e.g. [30, 40, 50], got {value!r}"
 
 
+def _module_names(value: Any) -> str | None:
+    ok = isinstance(value, list) and all(isinstance(m, str) and re.fullmatch(r"\w+(\.\w+)*", m) for m in value)
+    return None if ok else f"expected a list of module names, e.g. [my_pkg.layers], got {value!r}"
+
+
 def _transforms(value: Any) -> str | None:
     ok = isinstance(value, list) and all(isinstance(t, Mapping) and isinstance(t.get("name"), str) for t in value)
     return None if ok else f"expected a list of {{name: TransformClass, ...arguments}}, got {value!r}"
@@ -271,6 +283,12 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "student.alpha": _number_in(0.0, float("inf")),
     "student.samples_per_class": _positive_int,
     "eval.occlusion": _number_in(0.0, 1.0),
+    "allow_modules": _module_names,
+    "student.temperature": _number_in(0.0, float("inf"), low_open=True),
+    **{f"{stage}.lr": _number_in(0.0, float("inf"), low_open=True) for stage in ("teacher", "student")},
+    **{f"{stage}.momentum": _number_in(0.0, 1.0) for stage in ("teacher", "student")},
+    **{f"{stage}.weight_decay": _number_in(0.0, float("inf")) for stage in ("teacher", "student")},
+    **{f"{stage}.gamma": _number_in(0.0, 1.0, low_open=True) for stage in ("teacher", "student")},
     **{f"{stage}.{key}": _positive_int for stage in ("teacher", "student") for key in ("epochs", "batch_size")},
     **{f"{stage}.milestones": _milestones for stage in ("teacher", "student")},
     **{f"data.{role}.{key}": _transforms for role in ("hq", "lq") for key in ("transforms", "train_transforms")},

@@ -32,7 +32,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ from ..nn import Backbone
 from ..nn.multi_input import parent_joints
 from ..skeleton import Layout
 from .build import STREAM_OF_ROLE
-from .checkpoint import ModelCard, load_model
+from .checkpoint import ModelCard, load_model, require_finished
 from .config import ConfigError
 
 FORMATS = ("onnx", "torchscript")
@@ -286,7 +286,7 @@ WRITERS = {"onnx": (export_onnx, onnx_runner), "torchscript": (export_torchscrip
 
 def export_checkpoint(
     checkpoint: str | Path, fmt: str, out: str | Path, frames: int | None = None, tolerance: float = TOLERANCE,
-    seed: int = 0,
+    seed: int = 0, allow_modules: Sequence[str] = (), allow_unfinished: bool = False,
 ) -> ExportReport:
     """Export the network of ``checkpoint`` to ``out`` as ``fmt`` (``"onnx"`` or ``"torchscript"``).
 
@@ -304,7 +304,8 @@ def export_checkpoint(
     """
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: expected one of {list(FORMATS)}")
-    model, card, state = load_model(checkpoint)
+    model, card, state = load_model(checkpoint, allow_modules=allow_modules)
+    require_finished(state, checkpoint, allow_unfinished)
     frames = frames or fixed_length(preprocessing(card, state)) or 64
     net = InferenceNetwork(model).eval()
     card_json = export_card(card, state, frames)

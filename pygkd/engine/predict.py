@@ -38,7 +38,7 @@ from ..data.skeleton_data import SkeletonData
 from ..data.store import MANIFEST, PreparedDataset
 from ..skeleton import get_layout
 from .build import build_transform, split_indices
-from .checkpoint import ModelCard, load_model
+from .checkpoint import ModelCard, load_model, require_finished
 from .trainer import dense_input
 
 
@@ -179,8 +179,12 @@ class Predictor:
         self._chains: dict[tuple[str, tuple[str, ...]], BaseTransform | None] = {}
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu", batch_size: int = 64) -> "Predictor":
-        model, card, _ = load_model(path, device)
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", batch_size: int = 64,
+             allow_modules: Sequence[str] = (), allow_unfinished: bool = False) -> "Predictor":
+        """The predictor of a checkpoint; ``allow_modules`` and ``allow_unfinished`` as in
+        :func:`~.checkpoint.load_model` and :func:`~.checkpoint.require_finished`."""
+        model, card, state = load_model(path, device, allow_modules)
+        require_finished(state, path, allow_unfinished)
         return cls(model, card, torch.device(device), batch_size, str(path))
 
     def transform(self, layout: str, channels: Sequence[str]) -> BaseTransform | None:

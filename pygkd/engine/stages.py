@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +27,13 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..atomic import write_atomic
 from ..data.dataset import SkeletonDataset
+from ..data.raw import DataFormatError
 from ..data.store import PreparedDataset
 from ..kd import PartMatrix
 from ..nn import Precision, resolve_device, resolve_precision
+from ..nn.registry import split_path
 from .build import (
     STREAM_OF_ROLE,
     TrainingSamples,
@@ -47,7 +51,16 @@ from .build import (
     stream_transform_specs,
     train_loader,
 )
-from .checkpoint import BEST, ModelCard, load_model
+from .checkpoint import (
+    BEST,
+    LAST,
+    ModelCard,
+    RunStateError,
+    load_checkpoint,
+    load_model,
+    require_finished,
+    run_progress,
+)
 from .config import ConfigError, dump_config
 from .objectives import TEACHER_OUTPUT, Distillation, TrainingObjective
 from .seed import seed_everything
@@ -88,22 +101,28 @@ class RunPaths:
         return Path(cfg["student"]["part_matrix"] or self.matrix)
 
 
-def train_teacher(cfg: Mapping, resume: bool = False) -> dict:
-    """Train the teacher (``teacher.*`` keys); returns the metrics record of its best epoch."""
+def train_teacher(cfg: Mapping, resume: bool = False, overwrite: bool = False) -> dict:
+    """Train the teacher (``teacher.*`` keys); returns the metrics record of its best epoch.
+
+    A folder that already holds a teacher run is continued with ``resume``, replaced with ``overwrite``,
+    and else refused (:class:`~.checkpoint.RunStateError`)."""
     seed_everything(cfg["seed"])
     prepared = load_prepared(cfg)
     indices, _ = TrainingSamples.of(cfg, prepared).for_role("teacher", use_solitary=False)
     val_set = _val_set(cfg, prepared, "hq")
     card = model_card(cfg, "teacher", val_set, _precision(cfg, _device(cfg)).name)
     train_set = skeleton_dataset(cfg, prepared, indices, "hq", train=True)
-    return _fit(cfg, card, card.build(), TrainingObjective("x"), train_set, val_set, resume)
+    return _fit(cfg, card, card.build(), TrainingObjective("x"), train_set, val_set, resume, overwrite)
 
 
-def train_student(cfg: Mapping, resume: bool = False) -> dict:
+def train_student(
+    cfg: Mapping, resume: bool = False, overwrite: bool = False, allow_unfinished: bool = False
+) -> dict:
     """Train the student (``student.*`` keys); returns the metrics record of its best epoch.
 
     With a distillation loss it reads the teacher checkpoint and, for ``pmsc``, the part matrix of the
-    run (``student.teacher``, ``student.part_matrix``).
+    run (``student.teacher``, ``student.part_matrix``); an unfinished teacher is refused unless
+    ``allow_unfinished``. ``resume`` and ``overwrite`` as for :func:`train_teacher`.
     """
     seed_everything(cfg["seed"])
     options = cfg["student"]
@@ -116,11 +135,12 @@ def train_student(cfg: Mapping, resume: bool = False) -> dict:
     model = card.build()
     if options["loss"] == "none":
         train_set = skeleton_dataset(cfg, prepared, indices, "lq", train=True)
-        return _fit(cfg, card, model, TrainingObjective("x"), train_set, val_set, resume)
+        return _fit(cfg, card, model, TrainingObjective("x"), train_set, val_set, resume, overwrite)
 
     paths = RunPaths.of(cfg)
     teacher_path = paths.teacher_checkpoint(cfg)
-    teacher, teacher_card, _ = load_model(teacher_path, device)
+    teacher, teacher_card, teacher_state = load_model(teacher_path, device, trusted_modules(cfg))
+    require_finished(teacher_state, teacher_path, allow_unfinished)
     hq_set = skeleton_dataset(cfg, prepared, indices[paired], "hq", train=True)
     _check_card(teacher_card, hq_set, teacher_path)
     _check_features(teacher, model, options["loss"], teacher_path)
@@ -134,7 +154,7 @@ def train_student(cfg: Mapping, resume: bool = False) -> dict:
         teacher_source = LiveTeacher(teacher, output)
         train_set, input_key = pair_dataset(cfg, prepared, indices, paired), "x_lq"
     distill = Distillation(options["loss"], teacher_source, options["alpha"], options["w"], E, options["temperature"])
-    return _fit(cfg, card, model, TrainingObjective(input_key, distill), train_set, val_set, resume)
+    return _fit(cfg, card, model, TrainingObjective(input_key, distill), train_set, val_set, resume, overwrite)
 
 
 def use_teacher_cache(cfg: Mapping) -> bool:
@@ -143,12 +163,16 @@ def use_teacher_cache(cfg: Mapping) -> bool:
     return not hq_augmented(cfg) if choice == "auto" else choice
 
 
-def compute_part_matrix(cfg: Mapping, checkpoint: str | Path | None = None) -> PartMatrix:
+def compute_part_matrix(
+    cfg: Mapping, checkpoint: str | Path | None = None, allow_unfinished: bool = False
+) -> PartMatrix:
     """E (Eqs. 12-13) of the run's teacher (or ``checkpoint``) on its HQ training skeletons, with the test
-    transform; saved to ``<out>/matrix`` (the heatmap only when matplotlib is installed)."""
+    transform; saved to ``<out>/matrix`` (the heatmap only when matplotlib is installed). An unfinished
+    teacher is refused unless ``allow_unfinished``."""
     paths = RunPaths.of(cfg)
     device = _device(cfg)
-    model, card, _ = load_model(checkpoint or paths.teacher_checkpoint(cfg), device)
+    model, card, state = load_model(checkpoint or paths.teacher_checkpoint(cfg), device, trusted_modules(cfg))
+    require_finished(state, checkpoint or paths.teacher_checkpoint(cfg), allow_unfinished)
     prepared = load_prepared(cfg)
     indices, _ = TrainingSamples.of(cfg, prepared).for_role("teacher", use_solitary=False)
     dataset = skeleton_dataset(cfg, prepared, indices, "hq", train=False)
@@ -170,6 +194,7 @@ def evaluate_model(
     checkpoint: str | Path | None = None,
     split: str | None = None,
     occlusion: float | None = None,
+    allow_unfinished: bool = False,
 ) -> dict:
     """Evaluate a trained network on a split and write the report to ``<out>/eval/``.
 
@@ -178,6 +203,7 @@ def evaluate_model(
         checkpoint: a checkpoint file instead; the role is then the checkpoint's.
         split: default ``eval.split``, else ``data.test_split``.
         occlusion: test-time occlusion probability OP; default ``eval.occlusion``.
+        allow_unfinished: evaluate the checkpoint of a run that has not finished its schedule.
 
     Returns:
         The report: ``role``, ``checkpoint``, ``epoch``, ``split``, ``occlusion``, ``preprocessing`` (whose
@@ -188,7 +214,8 @@ def evaluate_model(
     paths = RunPaths.of(cfg)
     device = _device(cfg)
     path = Path(checkpoint or getattr(paths, role) / BEST)
-    model, card, state = load_model(path, device)
+    model, card, state = load_model(path, device, trusted_modules(cfg))
+    require_finished(state, path, allow_unfinished)
     key = "eval.split" if split or cfg["eval"]["split"] else "data.test_split"
     split = split or cfg["eval"]["split"] or cfg["data"]["test_split"]
     occlusion = cfg["eval"]["occlusion"] if occlusion is None else occlusion
@@ -201,14 +228,15 @@ def evaluate_model(
     precision = _precision(cfg, device)
     metrics = evaluate(model, loader, card.num_classes, device, desc=f"eval {card.role}", precision=precision)
     report = {
-        "role": card.role, "checkpoint": str(path), "epoch": state["epoch"], "split": split,
+        "role": card.role, "checkpoint": str(path), "epoch": state.get("epoch"), "split": split,
         "occlusion": occlusion, "seed": cfg["seed"], "precision": precision.name,
         "preprocessing": "checkpoint" if card.has_preprocessing else "config", **metrics,
         "per_class": dict(zip(card.class_names, metrics["per_class"])), "class_names": card.class_names,
+        "unit": "fraction",
     }
     paths.eval.mkdir(parents=True, exist_ok=True)
     suffix = f"_op{occlusion:g}" if occlusion else ""
-    (paths.eval / f"{card.role}_{split}{suffix}.json").write_text(json.dumps(report, indent=1))
+    write_atomic(paths.eval / f"{card.role}_{split}{suffix}.json", json.dumps(report, indent=1))
     return report
 
 
@@ -224,11 +252,30 @@ def _say_preprocessing(cfg: Mapping, card: ModelCard, path: Path) -> None:
         )
 
 
+def trusted_modules(cfg: Mapping) -> list[str]:
+    """The modules a checkpoint's card may name: ``allow_modules``, and those the config's own network
+    specs name by dotted path (the user's layers and backbones, trusted since the user wrote them)."""
+    named = []
+    stack = [cfg["model"]]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str) and re.fullmatch(r"\w+(\.\w+)*[.:]\w+", node):
+            named.append(split_path(node)[0])
+    return [*cfg["allow_modules"], *sorted(set(named))]
+
+
 def _device(cfg: Mapping) -> torch.device:
     """The config's ``device``; sets torch's CPU ``threads`` first when the config gives a number."""
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
-    return resolve_device(cfg["device"])
+    try:
+        return resolve_device(cfg["device"])
+    except ValueError as err:
+        raise ConfigError(f"device: {err}") from None
 
 
 def _precision(cfg: Mapping, device: torch.device) -> Precision:
@@ -247,7 +294,7 @@ def _val_set(cfg: Mapping, prepared: PreparedDataset, stream: str) -> SkeletonDa
 
 def _fit(
     cfg: Mapping, card: ModelCard, model: nn.Module, objective: Objective, train_set: Dataset,
-    val_set: SkeletonDataset, resume: bool,
+    val_set: SkeletonDataset, resume: bool, overwrite: bool = False,
 ) -> dict:
     """Train ``model`` for ``cfg[card.role]`` into ``<out>/<role>/``."""
     stage = cfg[card.role]
@@ -258,6 +305,7 @@ def _fit(
     loader = train_loader(train_set, batch_sampler(stage, train_set.labels, cfg["seed"]), cfg["num_workers"])
     val_loader = eval_loader(val_set, cfg["eval"]["batch_size"], cfg["num_workers"])
     run_dir = getattr(RunPaths.of(cfg), card.role)
+    _claim_run_dir(run_dir, card.role, resume, overwrite)
     run_dir.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, run_dir / "config.yaml")
     return fit(
@@ -265,6 +313,27 @@ def _fit(
         lambda m: evaluate(m, val_loader, card.num_classes, device, desc="validate", precision=precision),
         epochs=stage["epochs"], run_dir=run_dir, meta={"card": card.to_dict(), "config": dict(cfg)},
         device=device, precision=precision, resume=resume, desc=card.role,
+    )
+
+
+def _claim_run_dir(run_dir: Path, role: str, resume: bool, overwrite: bool) -> None:
+    """A fresh run may start in ``run_dir`` only when it holds no run yet, or with ``overwrite`` (which
+    deletes the old checkpoints first, so that none of the old run outlives the new one)."""
+    checkpoints = [run_dir / LAST, run_dir / BEST]
+    if resume or not any(p.is_file() for p in checkpoints):
+        return
+    if overwrite:
+        for path in checkpoints:
+            path.unlink(missing_ok=True)
+        return
+    try:
+        epoch, planned, finished = run_progress(load_checkpoint(next(p for p in checkpoints if p.is_file())))
+        state = f"finished, {epoch} epochs" if finished else f"unfinished, {epoch} of {planned} epochs"
+    except (DataFormatError, OSError):
+        state = "unreadable checkpoint"
+    raise RunStateError(
+        f"{run_dir}: already holds a {role} run ({state}); pass --resume to continue it, --overwrite to "
+        "replace it, or choose another --out"
     )
 
 

@@ -29,7 +29,7 @@ from ..data.skeleton_data import to_dense
 from ..nn import FLOAT32, Precision
 from .checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from .config import ConfigError
-from .logger import MetricsLogger
+from .logger import EpochReporter, MetricsLogger
 from .metrics import ClassificationMeter
 from .seed import rng_state, set_rng_state
 
@@ -64,7 +64,7 @@ def dense_input(x: Tensor, num_graphs: int, num_joints: int) -> Tensor:
     """
     persons = x.size(0) // max(num_graphs * num_joints, 1)
     if persons * num_graphs * num_joints != x.size(0):
-        raise ValueError(
+        raise ConfigError(
             f"{x.size(0)} nodes are not {num_graphs} graphs of M persons x {num_joints} joints: give every "
             "sample the same number of persons (a KeepPersons transform in the data config)"
         )
@@ -121,6 +121,10 @@ def fit(
 
     Returns:
         The metrics record of the best epoch (highest validation top-1, the earliest on ties).
+
+    Every checkpoint records ``epochs_planned`` and ``completed`` (the schedule has ended); the best
+    checkpoint is marked completed once the last epoch is done. Off a terminal, one line per epoch goes to
+    stderr (:class:`~.logger.EpochReporter`).
     """
     run_dir = Path(run_dir)
     scaler = precision.grad_scaler()
@@ -128,6 +132,7 @@ def fit(
     if resume:
         start, best = _restore(run_dir / LAST, meta, model, optimizer, scheduler, scaler)
     progress = tqdm(range(start, epochs), desc=desc, unit="epoch", initial=start, total=epochs, disable=None)
+    reporter = EpochReporter(desc, epochs, start)
     with MetricsLogger(run_dir / METRICS_FILE, keep_epochs=start if resume else None) as log:
         for epoch in progress:
             began = time.perf_counter()
@@ -140,15 +145,27 @@ def fit(
             record = {"epoch": epoch + 1, "lr": lr, **train, "val_top1": val["top1"], "val_top5": val["top5"],
                       "time_s": round(time.perf_counter() - began, 3), "precision": precision.name}
             log.log(record)
+            reporter.report(record)
             progress.set_postfix(loss=f"{train['train_loss']:.3f}", val_top1=f"{val['top1']:.1%}")
-            weights = {**meta, "model": model.state_dict(), "epoch": epoch + 1, "metrics": record}
+            weights = {**meta, "model": model.state_dict(), "epoch": epoch + 1, "metrics": record,
+                       "epochs_planned": epochs, "completed": epoch + 1 == epochs}
             if not best or record["val_top1"] > best["val_top1"]:
                 best = record
                 save_checkpoint(weights, run_dir / BEST)
             save_checkpoint({**weights, "best": best, "optimizer": optimizer.state_dict(),
                              "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                              "rng": rng_state()}, run_dir / LAST)
+    _mark_best_completed(run_dir / BEST, epochs)
     return best
+
+
+def _mark_best_completed(path: Path, epochs: int) -> None:
+    """Once the schedule has ended, the best checkpoint (of an earlier epoch) belongs to a finished run."""
+    if not path.is_file():
+        return
+    state = load_checkpoint(path)
+    if not state.get("completed") or state.get("epochs_planned") != epochs:
+        save_checkpoint({**state, "epochs_planned": epochs, "completed": True}, path)
 
 
 def train_epoch(

@@ -12,13 +12,13 @@ import copy
 import hashlib
 import json
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
 from ..data.dataset import load_graph
 from ..data.raw import RawDataset, RawSample, StreamInfo
-from ..data.readers import get_reader
+from ..data.readers import read_dataset
 from ..data.store import PreparedDataset, prepare
 from ..data.transforms import keypoints_of
 from ..engine.build import build_transform
@@ -45,17 +45,22 @@ def first_per_class(raw: RawDataset, per_class: int, splits: tuple[str, ...]) ->
 
 
 def prepare_grid_data(cfg: Mapping, path: Path, per_class: int | None) -> Path:
-    """The prepared dataset of a grid: ``data.prepared`` (``path`` when it is null, or when the grid
-    slices the data to ``per_class`` samples per class of the train and test splits), prepared from
-    ``data.reader`` unless it exists already."""
+    """The prepared dataset of a grid: ``data.prepared`` (``path`` when it is null), prepared from
+    ``data.reader`` unless it exists already. A grid that slices the data to ``per_class`` samples per
+    class of the train and test splits writes the slice to ``path``, read from ``data.prepared`` when
+    that exists, else from ``data.reader``."""
     data = cfg["data"]
-    if data["prepared"] and per_class is None:
-        path = Path(data["prepared"])
+    source = Path(data["prepared"]) if data["prepared"] else None
+    if source is not None and per_class is None:
+        path = source
     if path.exists():
         return path
-    if not data["reader"]:
-        raise ConfigError(f"data.prepared: {path} does not exist, and data.reader is not set to prepare it")
-    raw = get_reader(data["reader"])(Path(data["root"]) if data["root"] else None, **data["reader_options"])
+    if source is not None and source.exists():
+        raw = raw_of_prepared(PreparedDataset(source))
+    elif data["reader"]:
+        raw = read_dataset(data["reader"], Path(data["root"]) if data["root"] else None, **data["reader_options"])
+    else:
+        raise ConfigError(f"data.prepared: {source or path} does not exist, and data.reader is not set to prepare it")
     if per_class is not None:
         raw = first_per_class(raw, per_class, (data["train_split"], data["test_split"]))
     return prepare(raw, path, progress=False)
@@ -92,25 +97,46 @@ def with_stored_lq(cfg: Mapping, folder: Path) -> dict:
     return cfg
 
 
-def _synthesised(prepared: PreparedDataset, source: str, spec: dict, seed: int) -> RawDataset:
-    """``prepared`` with an extra stream ``lq``: ``spec`` (a SynthesizeLQ) applied to stream ``source``."""
-    transform = build_transform([spec], seed)
+def raw_of_prepared(
+    prepared: PreparedDataset, extra: Callable[[int], np.ndarray | None] | None = None,
+    extra_info: StreamInfo | None = None, notes: dict | None = None,
+) -> RawDataset:
+    """A prepared dataset read back as a reader's output (to slice it or add a stream), samples in order.
+
+    Args:
+        extra: ``i -> [M, T, V, C]`` keypoints of sample ``i`` in an added stream ``lq`` (None: it lacks it).
+        extra_info: that stream's layout and channels.
+        notes: replace the dataset's notes.
+    """
     membership: list[list[str]] = [[] for _ in range(len(prepared))]
     for name in prepared.split_names:
         for i in prepared.split(name):
             membership[i].append(name)
-    probe = load_graph(prepared, source, int(np.flatnonzero(prepared.frame_counts(source))[0]), transform)
-    channels = ("x", "y", "score")[: probe.x.size(-1)]
 
     def samples() -> Iterator[RawSample]:
         for i in range(len(prepared)):
             streams = {name: prepared.keypoints(name, i) for name in prepared.streams if prepared.has(name, i)}
-            if source in streams:
-                streams["lq"] = keypoints_of(load_graph(prepared, source, i, transform)).numpy()
+            added = extra(i) if extra is not None else None
+            if added is not None:
+                streams["lq"] = added
             yield RawSample(prepared.sample_ids[i], int(prepared.labels[i]), streams, tuple(membership[i]),
                             prepared.meta(i))
 
     streams = {name: StreamInfo(s.layout, s.channels) for name, s in prepared.streams.items()}
-    streams["lq"] = StreamInfo(probe.layout, channels)
+    if extra_info is not None:
+        streams["lq"] = extra_info
+    return RawDataset(prepared.name, prepared.class_names, streams, samples, len(prepared), prepared.skipped,
+                      prepared.notes if notes is None else notes)
+
+
+def _synthesised(prepared: PreparedDataset, source: str, spec: dict, seed: int) -> RawDataset:
+    """``prepared`` with an extra stream ``lq``: ``spec`` (a SynthesizeLQ) applied to stream ``source``."""
+    transform = build_transform([spec], seed)
+    probe = load_graph(prepared, source, int(np.flatnonzero(prepared.frame_counts(source))[0]), transform)
+
+    def synthesised(i: int) -> np.ndarray | None:
+        return keypoints_of(load_graph(prepared, source, i, transform)).numpy() if prepared.has(source, i) else None
+
+    info = StreamInfo(probe.layout, ("x", "y", "score")[: probe.x.size(-1)])
     notes = {**prepared.notes, "lq": f"{spec} of stream {source!r}, seed {seed}"}
-    return RawDataset(prepared.name, prepared.class_names, streams, samples, len(prepared), prepared.skipped, notes)
+    return raw_of_prepared(prepared, synthesised, info, notes)

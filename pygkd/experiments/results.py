@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from ..atomic import write_atomic
 from ..data.raw import DataFormatError
 from .grids import Grid
 
@@ -52,11 +53,17 @@ def recorded_severities(path: Path) -> list[str | None]:
 
 
 def append_record(path: Path, record: Mapping) -> None:
-    """Append one record as a line of JSON and flush it to disk."""
+    """Append one record as a line of JSON and flush it to disk; a failed write (disk full) is cut off
+    again, so the file never ends in half a record, and raised as an OSError naming ``path``."""
     with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+        size = f.tell()
+        try:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        except OSError as err:
+            f.truncate(size)
+            raise OSError(err.errno, err.strerror, str(path)) from None
 
 
 @dataclass
@@ -142,7 +149,5 @@ def write_tables(grid: Grid, folder: Path, num_seeds: int) -> list[Summary]:
     summaries = summarize(grid, read_records(folder / ROWS_FILE))
     for name, text in (("table.md", f"## {grid.title}\n\n" + markdown_table(grid, summaries, num_seeds)),
                        ("table.csv", csv_table(grid, summaries))):
-        tmp = folder / f".{name}.tmp-{os.getpid()}"
-        tmp.write_text(text)
-        os.replace(tmp, folder / name)
+        write_atomic(folder / name, text)
     return summaries

@@ -20,6 +20,7 @@ other, so the whole matrix costs five inference passes over the HQ training set.
 from __future__ import annotations
 
 import csv
+import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from ..atomic import write_atomic
 from ..data.raw import DataFormatError
 from ..nn.precision import FLOAT32, Precision
 from ..skeleton import NUM_PARTS, PARTS
@@ -196,12 +198,15 @@ class PartMatrix:
         an ImportError says what to install."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        np.save(directory / NPY_FILE, self.E.cpu().numpy().astype(np.float32))
-        with open(directory / CSV_FILE, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(CSV_HEADER)
-            for name, e, rate, count in zip(self.class_names, self.E, self.error_rate, self.counts):
-                writer.writerow([name, *map(_format, e), *map(_format, rate), int(count)])
+        npy = io.BytesIO()
+        np.save(npy, self.E.cpu().numpy().astype(np.float32))
+        write_atomic(directory / NPY_FILE, npy.getvalue())
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow(CSV_HEADER)
+        for name, e, rate, count in zip(self.class_names, self.E, self.error_rate, self.counts):
+            writer.writerow([name, *map(_format, e), *map(_format, rate), int(count)])
+        write_atomic(directory / CSV_FILE, text.getvalue())
         if heatmap:
             plot_part_matrix(self.E, self.class_names, directory / PNG_FILE)
 
@@ -209,10 +214,13 @@ class PartMatrix:
     def load(cls, directory: str | Path) -> PartMatrix:
         """Read what :meth:`save` wrote: E from the ``.npy``, names, error rates and counts from the ``.csv``."""
         directory = Path(directory)
-        E = torch.from_numpy(np.load(directory / NPY_FILE)).float()
+        E = torch.from_numpy(_load_E(directory / NPY_FILE))
         path = directory / CSV_FILE
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = list(csv.reader(f))
+        except UnicodeDecodeError as err:
+            raise DataFormatError(f"{path}: not a text file (byte {err.start} is not UTF-8)") from None
         if not rows or rows[0] != CSV_HEADER:
             raise DataFormatError(f"{path}: line 1: expected the header {','.join(CSV_HEADER)}")
         if len(rows) - 1 != E.size(0):
@@ -227,6 +235,25 @@ class PartMatrix:
             except ValueError:
                 raise DataFormatError(f"{path}: line {line}: error rates and count must be numbers") from None
         return cls(E, torch.tensor(rates), torch.tensor(counts), [row[0] for row in rows[1:]])
+
+
+def _load_E(path: Path) -> np.ndarray:
+    """``part_matrix.npy``: ``[K, 5]`` floating point, every row a softmax (finite, positive, summing to 1)."""
+    try:
+        E = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise DataFormatError(f"{path}: cannot be read as .npy ({err})") from None
+    if E.ndim != 2 or E.shape[1] != NUM_PARTS or E.dtype.kind != "f":
+        raise DataFormatError(f"{path}: expected E as floats [K, {NUM_PARTS}], got {E.dtype}{list(E.shape)}")
+    bad = np.argwhere(~np.isfinite(E))
+    if bad.size:
+        raise DataFormatError(f"{path}: non-finite value {E[tuple(bad[0])]} at class {bad[0][0]}, part {bad[0][1]}")
+    rows = np.flatnonzero((E <= 0).any(axis=1) | (np.abs(E.sum(axis=1) - 1) > 1e-3))
+    if rows.size:
+        raise DataFormatError(f"{path}: row {rows[0]} is not a softmax (positive values summing to 1): {E[rows[0]]}")
+    return E.astype(np.float32)
 
 
 def _format(value: Tensor) -> str:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 import importlib
-from typing import Callable
+import inspect
+from typing import Any, Callable
 
-from ..raw import RawDataset
+from ..raw import DataFormatError, RawDataset
 
 Reader = Callable[..., RawDataset]
 
@@ -46,5 +47,40 @@ def get_reader(name: str) -> Reader:
         reader = getattr(importlib.import_module(module_name), function_name)
     except (ImportError, AttributeError) as err:
         raise ValueError(f"cannot load the reader {target!r} of dataset {name!r}: {err}") from err
+    if not callable(reader) or not _may_return_dataset(reader):
+        raise ValueError(f"{target!r} is not a reader: expected a function returning a RawDataset, got {reader!r}")
     options = READER_OPTIONS.get(name)
     return functools.partial(reader, **options) if options else reader
+
+
+def _may_return_dataset(reader: Callable) -> bool:
+    """False when ``reader`` is annotated to return something else than a RawDataset (checked before any
+    call); an unannotated callable is checked by :func:`read_dataset` after the call."""
+    try:
+        returns = inspect.signature(reader).return_annotation
+    except (TypeError, ValueError):  # a builtin without a signature
+        return True
+    if returns is inspect.Signature.empty:
+        return True
+    if isinstance(reader, type):
+        return issubclass(reader, RawDataset)
+    name = returns if isinstance(returns, str) else getattr(returns, "__name__", str(returns))
+    return name.rsplit(".", 1)[-1] == "RawDataset"
+
+
+def read_dataset(name: str, *args: Any, **options: Any) -> RawDataset:
+    """Call the reader of ``name`` (see :func:`get_reader`) and check that it returned a RawDataset.
+
+    Raises:
+        ValueError: unknown dataset, or not a reader.
+        DataFormatError: the reader returned something else.
+    """
+    raw = get_reader(name)(*args, **options)
+    return checked_dataset(raw, name)
+
+
+def checked_dataset(raw: Any, name: str) -> RawDataset:
+    """``raw``, when it is the RawDataset that the reader ``name`` must return."""
+    if not isinstance(raw, RawDataset):
+        raise DataFormatError(f"the reader {name!r} returned a {type(raw).__name__}, expected a RawDataset")
+    return raw

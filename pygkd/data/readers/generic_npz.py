@@ -18,10 +18,16 @@ Strings are unicode arrays (``np.array(["a", "b"])``); object arrays are refused
 unpickle. Shapes, counts, indices and labels are checked when the file is opened, reading only the array
 headers and the small arrays. The keypoint arrays are loaded when ``samples()`` is walked (whole: members
 of an ``.npz`` cannot be memory-mapped), and every sample is checked then for finite values.
+
+Before any array is inflated, every member's size as the archive declares it must equal what its ``.npy``
+header declares (shape x item size), and be at most ``max_member_bytes`` (:data:`MAX_MEMBER_BYTES`, 1 GiB,
+by default): a few-kilobyte file that declares gigabytes is refused, not inflated. A corrupt member (bad
+CRC, broken deflate stream, truncated file) is reported naming the file and the key.
 """
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,24 +41,53 @@ from ..raw import STREAMS, DataFormatError, RawDataset, RawSample, StreamInfo, c
 
 STREAM_FIELDS = ("layout", "keypoints", "lengths", "frames", "offsets", "scores", "channels")
 DEFAULT_CHANNELS = {2: ("x", "y"), 3: ("x", "y", "z")}
+MAX_MEMBER_BYTES = 2**30  # the largest array read_npz inflates by default (reader option max_member_bytes)
+# what reading a member raises for a corrupt archive: bad CRC, broken deflate stream, truncated file
+CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError)
 
 
-def array_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """Shape and dtype of every array of an ``.npz``, read from the ``.npy`` headers only."""
+def array_headers(path: Path, max_bytes: int = MAX_MEMBER_BYTES) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of every array of an ``.npz``, read from the ``.npy`` headers only, each checked
+    against the member size the archive declares and against ``max_bytes``."""
     headers = {}
     try:
-        with zipfile.ZipFile(path) as archive:
-            for member in archive.infolist():
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, ValueError, EOFError) as err:
+        raise DataFormatError(f"{path}: not an .npz file of .npy arrays ({type(err).__name__}: {err})") from None
+    with archive:
+        for member in archive.infolist():
+            key = member.filename.removesuffix(".npy")
+            try:
                 with archive.open(member) as file:
                     version = np.lib.format.read_magic(file)
                     if version == (1, 0):
                         shape, _, dtype = np.lib.format.read_array_header_1_0(file)
                     else:
                         shape, _, dtype = np.lib.format.read_array_header_2_0(file)
-                headers[member.filename.removesuffix(".npy")] = (shape, dtype)
-    except (zipfile.BadZipFile, ValueError) as err:
-        raise DataFormatError(f"{path}: not an .npz file of .npy arrays ({err})") from None
+                    header_bytes = file.tell()
+            except CORRUPT as err:
+                raise DataFormatError(
+                    f"{path}: key {key!r}: not a readable .npy array ({type(err).__name__}: {err})"
+                ) from None
+            _check_member_size(path, key, member, header_bytes, shape, dtype, max_bytes)
+            headers[key] = (shape, dtype)
     return headers
+
+
+def _check_member_size(path: Path, key: str, member: zipfile.ZipInfo, header_bytes: int, shape: tuple[int, ...],
+                       dtype: np.dtype, max_bytes: int) -> None:
+    """The array's bytes (``.npy`` header) must fill the member (zip directory) and stay under ``max_bytes``."""
+    data_bytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if data_bytes > max_bytes:
+        raise DataFormatError(
+            f"{path}: key {key!r}: the array {dtype}{list(shape)} declares {data_bytes} bytes, more than the "
+            f"limit of {max_bytes} (reader option max_member_bytes)"
+        )
+    if not dtype.hasobject and header_bytes + data_bytes != member.file_size:
+        raise DataFormatError(
+            f"{path}: key {key!r}: the .npy header declares {dtype}{list(shape)} ({header_bytes + data_bytes} "
+            f"bytes), the archive member holds {member.file_size} bytes (corrupt or truncated file)"
+        )
 
 
 @dataclass(frozen=True)
@@ -93,9 +128,9 @@ class NpzStream:
 class _NpzFile:
     """The headers of an ``.npz`` and its small arrays; every error names the file and the key."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_member_bytes: int = MAX_MEMBER_BYTES) -> None:
         self.path = path
-        self.headers = array_headers(path)
+        self.headers = array_headers(path, max_member_bytes)
         for key, (_, dtype) in self.headers.items():
             if dtype.hasobject:
                 raise self.error(key, "object arrays are refused; store strings as a unicode array, np.array([...])")
@@ -110,8 +145,7 @@ class _NpzFile:
     def array(self, key: str) -> np.ndarray:
         """A small array (labels, offsets, names, splits), loaded once."""
         if key not in self._small:
-            with np.load(self.path, allow_pickle=False) as npz:
-                self._small[key] = npz[key]
+            self._small[key] = load_member(self.path, key)
         return self._small[key]
 
     def ints(self, key: str, length: int | None = None) -> np.ndarray:
@@ -138,6 +172,15 @@ class _NpzFile:
         if dtype.kind != "U" or shape != ():
             raise self.error(key, f"expected a string (0-d unicode array), got {dtype} of shape {shape}")
         return str(self.array(key))
+
+
+def load_member(path: Path, key: str) -> np.ndarray:
+    """Array ``key`` of the ``.npz`` at ``path``; a DataFormatError names both for a corrupt member."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return npz[key]
+    except CORRUPT as err:
+        raise DataFormatError(f"{path}: key {key!r}: corrupt archive member ({type(err).__name__}: {err})") from None
 
 
 def _check_keys(npz: _NpzFile) -> None:
@@ -272,13 +315,17 @@ def _sample_ids(npz: _NpzFile, num_samples: int) -> list[str]:
     return ids
 
 
-def read_npz(path: Path) -> RawDataset:
+def read_npz(path: Path, max_member_bytes: int = MAX_MEMBER_BYTES) -> RawDataset:
     """Read a dataset in the generic ``.npz`` format (module docstring; ``docs/formats.md``).
+
+    Args:
+        path: the ``.npz`` file.
+        max_member_bytes: the largest array the file may hold (inflated), :data:`MAX_MEMBER_BYTES` by default.
 
     ``notes["without_stream"]`` counts, per stream, the samples that lack it (an empty frame range).
     """
     path = Path(path)
-    npz = _NpzFile(path)
+    npz = _NpzFile(path, max_member_bytes)
     _check_keys(npz)
     if "labels" not in npz.headers:
         raise npz.error("labels", "missing; the file needs the class index of every sample")
@@ -299,8 +346,7 @@ def read_npz(path: Path) -> RawDataset:
     splits = _splits(npz, num_samples)
 
     def samples() -> Iterator[RawSample]:
-        with np.load(path, allow_pickle=False) as file:
-            arrays = {key: file[key] for st in streams.values() for key in (st.data_key, st.score_key) if key}
+        arrays = {key: load_member(path, key) for st in streams.values() for key in (st.data_key, st.score_key) if key}
         for i in range(num_samples):
             keypoints = {}
             for s, st in streams.items():

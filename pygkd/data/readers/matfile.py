@@ -26,6 +26,10 @@ struct                      ``np.ndarray`` of ``object`` holding one ``dict`` (f
 
 Sparse matrices, objects, function handles and HDF5-based v7.3 files are refused with a
 :class:`~pygkd.data.raw.DataFormatError` that says so.
+
+A compressed element is inflated only up to the size its inner tag declares, and only when that size is
+at most ``max_bytes`` (:data:`MAX_ELEMENT_BYTES`, 256 MiB, by default), so a small file that inflates to
+gigabytes (a "zip bomb") is refused before the memory is taken.
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ from ..raw import DataFormatError
 __all__ = ["load_mat"]
 
 HEADER_BYTES = 128
+MAX_ELEMENT_BYTES = 256 * 2**20  # the largest compressed element load_mat inflates by default
 
 # Data types of the element tags.
 MI_INT8, MI_UINT8, MI_INT16, MI_UINT16, MI_INT32, MI_UINT32 = 1, 2, 3, 4, 5, 6
@@ -61,12 +66,15 @@ FLAG_COMPLEX, FLAG_LOGICAL = 0x0800, 0x0200
 Elements = Iterator[tuple[int, memoryview, int]]  # (data type, payload, offset of the tag)
 
 
-def load_mat(path: str | Path, variable_names: Collection[str] | None = None) -> dict[str, Any]:
+def load_mat(
+    path: str | Path, variable_names: Collection[str] | None = None, max_bytes: int = MAX_ELEMENT_BYTES
+) -> dict[str, Any]:
     """Read the variables of a Level-5 MAT-file (see the module docstring for what each class becomes).
 
     Args:
         path: the ``.mat`` file.
         variable_names: read only these variables (others are skipped without being decoded).
+        max_bytes: the largest size a compressed element may declare (and inflate to).
 
     Raises:
         DataFormatError: naming the file and byte offset, for a truncated or malformed file, a v7.3 (HDF5)
@@ -81,7 +89,7 @@ def load_mat(path: str | Path, variable_names: Collection[str] | None = None) ->
     for mtype, payload, offset in _elements(body, order, lambda pos: f"{path}: byte {HEADER_BYTES + pos}"):
         where = f"{path}: variable at byte {HEADER_BYTES + offset}"
         if mtype == MI_COMPRESSED:
-            mtype, payload = _decompress(payload, order, where)
+            mtype, payload = _decompress(payload, order, where, max_bytes)
         if mtype != MI_MATRIX:
             raise DataFormatError(f"{where}: expected a variable (miMATRIX, type 14), found data type {mtype}")
         name, value = _matrix(payload, order, where, wanted)
@@ -140,15 +148,28 @@ def _elements(buf: memoryview, order: str, locate: Callable[[int], str]) -> Elem
         pos = end if mtype == MI_COMPRESSED else start + -(-nbytes // 8) * 8
 
 
-def _decompress(payload: memoryview, order: str, where: str) -> tuple[int, memoryview]:
-    """The one element inside a ``miCOMPRESSED`` payload.
+def _decompress(payload: memoryview, order: str, where: str, max_bytes: int) -> tuple[int, memoryview]:
+    """The one element inside a ``miCOMPRESSED`` payload, inflated no further than its declared size.
 
     A zlib stream that stops short of its end marker is accepted when it already holds the whole element
     (some MATLAB writers leave streams unfinished; two Penn Action label files are like that); a stream
     cut inside the element fails the element's length check.
     """
+    inflater = zlib.decompressobj()
     try:
-        inner = memoryview(zlib.decompressobj().decompress(payload))
+        tag = inflater.decompress(payload, 8)
+        if len(tag) < 8:
+            raise DataFormatError(f"{where}: compressed element holds {len(tag)} bytes, expected an 8-byte tag")
+        first, second = struct.unpack(order + "II", tag)
+        declared = 8 if first >> 16 else 8 + -(-second // 8) * 8  # a small element, or the tag and padded data
+        if declared > max_bytes:
+            raise DataFormatError(
+                f"{where}: compressed element declares {declared} bytes, more than the limit of {max_bytes} "
+                "(MAX_ELEMENT_BYTES; pass max_bytes to load_mat to read larger elements)"
+            )
+        inner = memoryview(tag + inflater.decompress(inflater.unconsumed_tail, declared - 8))
+        if inflater.decompress(inflater.unconsumed_tail, 1):
+            raise DataFormatError(f"{where}: compressed element inflates past the {declared} bytes it declares")
     except zlib.error as err:
         raise DataFormatError(f"{where}: corrupt compressed element ({err})") from None
     elements = list(_elements(inner, order, lambda pos: f"{where}, byte {pos} of the decompressed element"))

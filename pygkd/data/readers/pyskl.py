@@ -7,13 +7,18 @@ dict with ``frame_dir`` (the sample's unique name), ``label`` (int), ``keypoint`
 ``ntu60_3danno.pkl`` Kinect skeletons as HQ) are paired by ``frame_dir``.
 
 Pickles can run code when loaded, so they are read by :class:`RestrictedUnpickler`, which admits only the
-builtin containers and the few numpy functions that rebuild arrays and scalars.
+builtin containers and the few numpy functions that rebuild arrays and scalars. Those functions allocate
+what the pickle asks for, so the sizes they are given are checked first: an array or a ``bytes`` object
+of more than :data:`MAX_ARRAY_BYTES` (1 GiB) is refused before the memory is taken. (An array's data
+itself comes from the file's own bytes, which numpy checks against the array's declared shape.)
 """
 from __future__ import annotations
 
 import builtins
 import codecs
+import functools
 import importlib
+import math
 import pickle
 from collections import OrderedDict
 from pathlib import Path
@@ -24,6 +29,44 @@ import numpy as np
 from ...skeleton import get_layout
 from ..raw import DataFormatError, RawDataset, RawSample, StreamInfo, check_keypoints
 
+MAX_ARRAY_BYTES = 2**30  # the largest array or bytes object an annotation pickle may ask to allocate
+
+
+class _AllocationRefused(Exception):
+    """A pickle asked for more memory than :data:`MAX_ARRAY_BYTES` (turned into a DataFormatError)."""
+
+
+class _NdarrayName:
+    """What the global ``numpy.ndarray`` resolves to: calling it (``ndarray(shape)`` allocates) fails; it is
+    only a valid first argument of ``_reconstruct``, the way numpy pickles an array."""
+
+    def __repr__(self) -> str:
+        return "numpy.ndarray"
+
+
+_NDARRAY = _NdarrayName()
+
+
+def _bounded_reconstruct(reconstruct: Any, subtype: Any, shape: Any, dtype: Any) -> Any:
+    """numpy's ``_reconstruct(ndarray, shape, dtype)`` (it allocates ``shape``), for shapes within the limit."""
+    if subtype is not _NDARRAY:
+        raise pickle.UnpicklingError(f"_reconstruct of {subtype!r}, expected numpy.ndarray")
+    try:
+        size = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
+    except (TypeError, ValueError):
+        raise _AllocationRefused(f"an array of shape {shape!r} and dtype {dtype!r}") from None
+    if size > MAX_ARRAY_BYTES:
+        raise _AllocationRefused(f"an array of {size} bytes (shape {tuple(shape)})")
+    return reconstruct(np.ndarray, shape, dtype)
+
+
+def _bounded_bytes(kind: type, *args: Any) -> Any:
+    """``bytes(n)`` / ``bytearray(n)`` allocate ``n`` zero bytes: refuse ``n`` beyond the limit."""
+    if args and isinstance(args[0], int) and args[0] > MAX_ARRAY_BYTES:
+        raise _AllocationRefused(f"a {kind.__name__} of {args[0]} bytes")
+    return kind(*args)
+
+
 def _numpy_rebuilders() -> dict[tuple[str, str], Any]:
     """The numpy globals that array and scalar pickles name, under numpy 1.x and 2.x module paths."""
     try:
@@ -32,9 +75,10 @@ def _numpy_rebuilders() -> dict[tuple[str, str], Any]:
     except ImportError:  # numpy < 1.26
         multiarray = importlib.import_module("numpy.core.multiarray")
         numeric = importlib.import_module("numpy.core.numeric")
-    table: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    table: dict[tuple[str, str], Any] = {("numpy", "ndarray"): _NDARRAY, ("numpy", "dtype"): np.dtype}
     for package in ("numpy.core", "numpy._core"):
-        table[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        table[(f"{package}.multiarray", "_reconstruct")] = functools.partial(_bounded_reconstruct,
+                                                                             multiarray._reconstruct)
         table[(f"{package}.multiarray", "scalar")] = multiarray.scalar
         table[(f"{package}.numeric", "_frombuffer")] = numeric._frombuffer
     return table
@@ -43,6 +87,7 @@ def _numpy_rebuilders() -> dict[tuple[str, str], Any]:
 _BUILTINS = ("list", "tuple", "dict", "set", "frozenset", "bytearray", "complex", "int", "float", "str", "bytes")
 SAFE_GLOBALS: dict[tuple[str, str], Any] = {
     **{("builtins", name): getattr(builtins, name) for name in _BUILTINS},
+    **{("builtins", kind.__name__): functools.partial(_bounded_bytes, kind) for kind in (bytes, bytearray)},
     ("collections", "OrderedDict"): OrderedDict,
     ("_codecs", "encode"): codecs.encode,  # how protocol-2 pickles (mmcv's default) store bytes
     **_numpy_rebuilders(),
@@ -75,6 +120,12 @@ def load_annotation_file(path: Path) -> dict:
             data = RestrictedUnpickler(file, path).load()
         except DataFormatError:
             raise
+        except _AllocationRefused as err:
+            raise DataFormatError(
+                f"{path}: the pickle asks for {err}, more than the limit of {MAX_ARRAY_BYTES} bytes (MAX_ARRAY_BYTES)"
+            ) from None
+        except MemoryError:
+            raise DataFormatError(f"{path}: the pickle asks for more memory than there is") from None
         except (pickle.UnpicklingError, EOFError, AttributeError, IndexError, KeyError, TypeError, ValueError) as err:
             raise DataFormatError(f"{path}: not a readable pickle ({type(err).__name__}: {err})") from None
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
