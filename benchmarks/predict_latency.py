@@ -44,7 +44,7 @@ import torch
 from pygkd.engine.checkpoint import ModelCard, save_checkpoint
 from pygkd.engine.config import load_config
 from pygkd.engine.export import (
-    InferenceNetwork, check_export, check_inputs, export_onnx, export_torchscript, skeleton_like_input,
+    InferenceNetwork, check_export, check_inputs, export_card, export_onnx, export_torchscript, skeleton_like_input,
     torchscript_runner,
 )
 from pygkd.skeleton import get_layout
@@ -73,8 +73,8 @@ def engines(card: ModelCard, folder: Path) -> dict[str, Callable[[np.ndarray], n
     torch.manual_seed(0)
     net = InferenceNetwork(card.build()).eval()
     example = torch.randn(2, 2, WINDOW, card.layout.num_joints, card.in_channels)
-    export_torchscript(net, example, folder / "net.pt", {})
-    export_onnx(net, example, folder / "net.onnx", {})
+    export_torchscript(net, example, folder / "net.pt", export_card(card, {}, WINDOW))
+    export_onnx(net, example, folder / "net.onnx", export_card(card, {}, WINDOW))
     session = onnx_session(folder / "net.onnx")
 
     def eager(x: np.ndarray) -> np.ndarray:
