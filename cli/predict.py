@@ -54,8 +54,8 @@ def command(checkpoint: Path, inputs: tuple[Path, ...], split: str | None, windo
             stream: bool, device: str, batch_size: int) -> None:
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
-    if stream and (inputs or window is None):
-        raise click.UsageError("--stream reads stdin: give --window and no INPUT")
+    if stream and (inputs or window is None or as_csv):
+        raise click.UsageError("--stream reads stdin and writes JSON lines: give --window, and no INPUT or --csv")
     if not stream and not inputs:
         raise click.UsageError("give at least one INPUT, or --stream")
     with user_errors():

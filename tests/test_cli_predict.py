@@ -82,7 +82,8 @@ def test_usage_errors_are_one_line(student):
     checkpoint, data, _ = student
     for args, message in [
         ([str(data), "--json", "--csv"], "give --json or --csv, not both"),
-        (["--stream"], "--stream reads stdin: give --window and no INPUT"),
+        (["--stream"], "--stream reads stdin and writes JSON lines: give --window, and no INPUT or --csv"),
+        (["--stream", "--window", "8", "--csv"], "give --window, and no INPUT or --csv"),
         ([], "give at least one INPUT, or --stream"),
         ([str(data), "--split", "nope"], "has no split 'nope'"),
     ]:

@@ -43,7 +43,8 @@ def write_openpose(folder: Path, prefix: str, poses: Poses, person_ids: list[lis
 
 
 def mmpose_instance(p: np.ndarray, box: list[float] | None = None) -> dict:
-    instance = {"keypoints": [[float(x), float(y)] for x, y in p[:, :2]], "keypoint_scores": [float(s) for s in p[:, 2]]}
+    instance = {"keypoints": [[float(x), float(y)] for x, y in p[:, :2]],
+                "keypoint_scores": [float(s) for s in p[:, 2]]}
     if box is not None:
         instance |= {"bbox": [box], "bbox_score": 0.875}  # split_instances writes bbox as a 1-tuple of the box
     return instance

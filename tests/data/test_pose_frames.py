@@ -86,7 +86,8 @@ def test_coco_and_alphapose_results_of_one_image():
         ({"people": {}}, "'people' is a dict, expected a list"),
         ({"frame_id": -1, "instances": []}, "frame_id is -1, expected a frame number >= 0"),
         ({"instances": [{"keypoints": [[1, 2, 3]] * 17, "keypoint_scores": [1] * 17}]},
-         r"instance 0: keypoints must be a list of \[x, y\] pairs"),
+         r"instance 0: keypoints\[0\] is \[1, 2, 3\], expected \[x, y\]"),
+        ({"frame": 0, "landmarks": [{"x": 0, "y": 0, "z": 0}] * 33}, r"landmarks\[0\]\[3\] is None, expected a number"),
         ({"instances": [{"keypoints": [[1, 2]] * 17, "keypoint_scores": [1] * 16}]}, "16 keypoint_scores for 17"),
         ({"frame": 0, "landmarks": [[0, 0, 0, 1]] * 32}, "landmarks has 32 keypoints, expected 33"),
         ([{"image_id": 1, "keypoints": flat(17)}, {"image_id": 2, "keypoints": flat(17)}], "results of several images"),
@@ -128,3 +129,7 @@ def test_order_frames_sorts_fills_gaps_and_names_duplicates():
         order_frames(frames + [PoseFrame(2, [], None, "again.json")], "clip")
     with pytest.raises(DataFormatError, match="clip: b has no frame number, unlike the others"):
         order_frames(frames + [unnumbered[1]], "clip")
+    stamps = [PoseFrame(i, person, "openpose18", f"{i}.jpg") for i in (20231203120000, 20231203120001)]
+    with pytest.raises(DataFormatError, match=r"clip: frame numbers 0..20231203120000 for 2 frames \(0.jpg .. 2023"):
+        order_frames([stamps[0], PoseFrame(0, person, "openpose18", "0.jpg")], "clip")
+    assert len(order_frames(stamps, "clip")) == 2

@@ -14,7 +14,10 @@ from pygkd.data.dataset import PairDataset
 from pygkd.data.raw import DataFormatError
 from pygkd.data.readers import get_reader
 from pygkd.data.store import PreparedDataset, prepare
-from tests.data.pose_writers import pose, write_alphapose, write_coco_results, write_mmpose_inferencer
+from pygkd.skeleton import layout_names
+from tests.data.pose_writers import (
+    pose, write_alphapose, write_coco_results, write_mediapipe_csv, write_mmpose_inferencer, write_openpose,
+)
 
 
 def mmpose_clips(root: Path, clips: dict[str, str], frames: int = 2) -> dict[str, list]:
@@ -127,6 +130,10 @@ def test_hq_option_errors(tmp_path):
         get_reader("mmpose")(tmp_path / "lq", hq_reader="kinect", hq_root=tmp_path)
     with pytest.raises(DataFormatError, match="'hq' needs hq_reader"):
         get_reader("mmpose")(tmp_path / "lq", labels="hq")
+    with pytest.raises(DataFormatError, match=r"splits=s.csv: with labels=hq the splits are the HQ reader's too"):
+        get_reader("mmpose")(tmp_path / "lq", splits="s.csv", hq_reader="npz", hq_root=tmp_path)
+    with pytest.raises(DataFormatError, match=r"splits=0.8: expected a clip,split CSV file, fractions"):
+        get_reader("mmpose")(tmp_path / "lq", splits=0.8)
 
 
 # ------------------------------------------------------------------------------ pygkd prepare
@@ -144,8 +151,8 @@ def test_prepare_coco_results_with_images_and_hq(tmp_path):
     write_hq_npz(tmp_path / "hq.npz", ["c1", "c0"], [1, 0], {"train": [0, 1]})
     out = tmp_path / "prepared"
     result = run("prepare", "coco_results", "--root", results, "--out", out, "-o", f"images={tmp_path / 'ann.json'}",
-                 "-o", f"labels={tmp_path / 'labels.csv'}", "-o", "hq_reader=npz", "-o", f"hq_root={tmp_path / 'hq.npz'}",
-                 "-o", "splits=hq")
+                 "-o", f"labels={tmp_path / 'labels.csv'}", "-o", "hq_reader=npz",
+                 "-o", f"hq_root={tmp_path / 'hq.npz'}", "-o", "splits=hq")
     assert result.exit_code == 0, result.output
     prepared = PreparedDataset(out)
     assert prepared.sample_ids == ["c1", "c0", "c4"] and prepared.labels.tolist() == [1, 0, 1]
@@ -159,7 +166,8 @@ def test_prepare_mmpose_with_labels_and_a_bad_label(tmp_path):
     (tmp_path / "labels.csv").write_text("clip,label\nc0,jump\nc1,run\n")
     out = tmp_path / "prepared"
     result = run("prepare", "mmpose", "--root", tmp_path / "clips", "--out", out,
-                 "-o", f"labels={tmp_path / 'labels.csv'}", "-o", "splits={train: 0.5, test: 0.5}", "-o", "num_persons=1")
+                 "-o", f"labels={tmp_path / 'labels.csv'}", "-o", "splits={train: 0.5, test: 0.5}",
+                 "-o", "num_persons=1")
     assert result.exit_code == 0, result.output
     assert "clips: 2 samples, 2 classes" in result.output
     info = json.loads(run("info", out, "--json").output)
@@ -171,3 +179,32 @@ def test_prepare_mmpose_with_labels_and_a_bad_label(tmp_path):
               "-o", f"labels={tmp_path / 'labels.csv'}", "-o", "class_names=[jump, run]")
     assert bad.exit_code == 1 and "labels.csv:3: unknown label 'jmup' of clip 'c1'" in bad.output
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("fmt", ["openpose", "alphapose", "mediapipe"])
+def test_prepare_every_estimator_layout(tmp_path, fmt):
+    layout, joints = {"openpose": ("body25", 25), "alphapose": ("halpe26", 26), "mediapipe": ("mediapipe33", 33)}[fmt]
+    if layout not in layout_names():
+        pytest.skip(f"layout {layout} is registered by the layouts work")
+    root = tmp_path / "clips"
+    written = {}
+    for k, (clip, label) in enumerate({"c0": "walk", "c1": "run", "c2": "walk"}.items()):
+        poses = [[pose(joints, 100 * k + t, 10, 0.5), pose(joints, 50 + 100 * k, 10, 0.25)] for t in range(3)]
+        if fmt == "openpose":
+            write_openpose(root / label / clip, "video", poses)
+        elif fmt == "alphapose":
+            write_alphapose(root / label / clip / "alphapose-results.json", poses,
+                            boxes=[[[100.0 * k + t, 10, 8, 13], [50.0 + 100 * k, 10, 8, 13]] for t in range(3)])
+        else:
+            write_mediapipe_csv(root / label / f"{clip}.csv", poses)
+        written[clip] = poses
+    (tmp_path / "splits.csv").write_text("clip,split\nc0,train\nc1,train\nc2,test\n")
+    out = tmp_path / "prepared"
+    result = run("prepare", fmt, "--root", root, "--out", out, "-o", f"splits={tmp_path / 'splits.csv'}")
+    assert result.exit_code == 0, result.output
+    prepared = PreparedDataset(out)
+    assert prepared.streams["lq"].layout == layout and prepared.class_names == ["run", "walk"]
+    assert sorted(prepared.sample_ids) == ["c0", "c1", "c2"] and prepared.split("test").tolist() == [
+        prepared.sample_ids.index("c2")]
+    k = prepared.sample_ids.index("c1")
+    np.testing.assert_array_equal(prepared.keypoints("lq", k)[:, 2], np.stack([p for p in written["c1"][2]]))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from pygkd.nn import FLOAT32
 from pygkd.skeleton import get_layout
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "backbone_speed.py"
@@ -48,7 +49,7 @@ def test_dense_reference_trains_to_the_same_gradients(bench, monkeypatch):
     grads = {}
     for key in ("pygkd", "dense"):
         model = models[key].double()
-        bench.train_step(model, x, y)()
+        bench.train_step(model, x, y, FLOAT32)()
         grads[key] = {n: p.grad for n, p in model.named_parameters() if ".gcn." not in n}
     for n, g in grads["pygkd"].items():
         torch.testing.assert_close(grads["dense"][n], g)

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 from ..raw import DataFormatError
 from .clip_files import ClipSource, load_json, relative_parts
-from .pose_frames import ALPHAPOSE_COUNTS, PersonPose, PoseFrame, frame_number, frame_of, result_person
+from .pose_frames import ALPHAPOSE_COUNTS, PersonPose, PoseFrame, frame_of, image_frame, result_person
 
 RESULTS_FILE = "alphapose-results.json"
 
@@ -46,12 +46,13 @@ def group_results(records: Any, path: Path, counts: Sequence[int]) -> dict[Any, 
 
 
 def results_frames(records: Any, path: Path, counts: Sequence[int] = ALPHAPOSE_COUNTS) -> list[PoseFrame]:
-    """The frames of one clip's results; the frame number comes from ``image_id`` (a number is itself)."""
+    """The frames of one clip's results, numbered by their ``image_id``."""
+    if records == []:
+        raise DataFormatError(f"{path}: no person in any frame (an empty list of results)")
     frames = []
     for image_id, persons in group_results(records, path, counts).items():
         where = f"{path}: image_id {image_id!r}"
-        index = frame_number(image_id, where) if isinstance(image_id, str) else image_id
-        frames.append(frame_of(index, persons, where))
+        frames.append(frame_of(image_frame(image_id, where), persons, where))
     return frames
 
 

@@ -55,17 +55,6 @@ def found(person: PersonPose) -> np.ndarray:
     return person.keypoints[:, 2] > 0
 
 
-def centroid(person: PersonPose) -> np.ndarray:
-    """Mean ``x, y`` of the found joints."""
-    return person.keypoints[found(person), :2].mean(axis=0)
-
-
-def body_size(person: PersonPose) -> float:
-    """The larger side of the found joints' extent (at least 1e-6)."""
-    xy = person.keypoints[found(person), :2]
-    return max(float((xy.max(axis=0) - xy.min(axis=0)).max()), 1e-6)
-
-
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two boxes ``x1, y1, x2, y2``."""
     w = min(a[2], b[2]) - max(a[0], b[0])
@@ -75,43 +64,48 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def _centre(person: PersonPose) -> np.ndarray:
-    """Where a person is: the box centre, or the joints' centroid without a box."""
-    if person.bbox is not None:
-        return (person.bbox[:2] + person.bbox[2:]) / 2
-    return centroid(person)
+@dataclass(frozen=True)
+class _Detection:
+    """A person of one frame with where it is: ``centre`` (box centre, or ``centroid`` without a box), the
+    centroid of its found joints and its body size (the larger side of their extent, at least 1e-6)."""
+
+    person: PersonPose
+    centre: np.ndarray
+    centroid: np.ndarray
+    size: float
+
+    @classmethod
+    def of(cls, person: PersonPose) -> "_Detection":
+        xy = person.keypoints[found(person), :2].astype(np.float64)
+        centroid = xy.mean(axis=0)
+        centre = centroid if person.bbox is None else (person.bbox[:2] + person.bbox[2:]) / 2
+        return cls(person, centre, centroid, max(float((xy.max(axis=0) - xy.min(axis=0)).max()), 1e-6))
 
 
 @dataclass
 class _Track:
-    """A person followed over frames: ``members`` maps frame position -> pose."""
+    """A person followed over frames: ``members`` maps frame position -> pose; ``recent`` holds the last
+    two ``(frame, detection)`` of a linked track."""
 
     members: dict[int, PersonPose] = field(default_factory=dict)
+    recent: list[tuple[int, _Detection]] = field(default_factory=list)
 
-    def add(self, t: int, person: PersonPose) -> None:
-        self.members[t] = person
+    def add(self, t: int, detection: _Detection) -> None:
+        self.members[t] = detection.person
+        self.recent = self.recent[-1:] + [(t, detection)]
 
-    @property
-    def last(self) -> int:
-        return max(self.members)
-
-    def shift(self, t: int) -> np.ndarray:
-        """Constant-velocity displacement of the last observation to frame ``t``."""
-        times = sorted(self.members)[-2:]
-        if len(times) < 2:
-            return np.zeros(2)
-        (t1, t2) = times
-        velocity = (_centre(self.members[t2]) - _centre(self.members[t1])) / (t2 - t1)
-        return velocity * (t - t2)
-
-    def cost(self, t: int, person: PersonPose, min_iou: float) -> float | None:
-        """Cost of giving ``person`` at frame ``t`` to this track; ``None`` outside the gate."""
-        last = self.members[self.last]
-        shift = self.shift(t)
-        if last.bbox is not None and person.bbox is not None:
-            overlap = iou(last.bbox + np.tile(shift, 2), person.bbox)
+    def cost(self, t: int, detection: _Detection, min_iou: float) -> float | None:
+        """Cost of giving ``detection`` at frame ``t`` to this track (module docstring); ``None`` outside
+        the gate."""
+        t2, last = self.recent[-1]
+        shift = np.zeros(2)
+        if len(self.recent) == 2:
+            t1, before = self.recent[0]
+            shift = (last.centre - before.centre) / (t2 - t1) * (t - t2)
+        if last.person.bbox is not None and detection.person.bbox is not None:
+            overlap = iou(last.person.bbox + np.tile(shift, 2), detection.person.bbox)
             return 1.0 - overlap if overlap >= min_iou else None
-        distance = float(np.linalg.norm(centroid(last) + shift - centroid(person))) / body_size(last)
+        distance = float(np.hypot(*(last.centroid + shift - detection.centroid))) / last.size
         return distance if distance <= 1.0 else None
 
 
@@ -123,7 +117,7 @@ def _tracks_by_id(frames: Sequence[PoseFrame]) -> list[_Track] | None:
         if None in ids or len(set(ids)) != len(ids):
             return None
         for person in frame.persons:
-            tracks.setdefault(person.track_id, _Track()).add(t, person)
+            tracks.setdefault(person.track_id, _Track()).members[t] = person
     return list(tracks.values())
 
 
@@ -131,23 +125,25 @@ def _linked_tracks(frames: Sequence[PoseFrame], min_iou: float, max_gap: int) ->
     """Greedy frame-to-frame linking (module docstring)."""
     tracks: list[_Track] = []
     for t, frame in enumerate(frames):
-        persons = [p for p in frame.persons if found(p).any()]
-        live = [k for k, track in enumerate(tracks) if t - track.last <= max_gap]
+        detections = [_Detection.of(p) for p in frame.persons if found(p).any()]
         pairs = []
-        for k in live:
-            for j, person in enumerate(persons):
-                cost = tracks[k].cost(t, person, min_iou)
-                if cost is not None:
-                    pairs.append((cost, k, j))
-        taken_tracks, taken_persons = set(), set()
+        for k, track in enumerate(tracks):
+            if t - track.recent[-1][0] <= max_gap:
+                for j, detection in enumerate(detections):
+                    cost = track.cost(t, detection, min_iou)
+                    if cost is not None:
+                        pairs.append((cost, k, j))
+        taken_tracks, taken = set(), set()
         for _, k, j in sorted(pairs):
-            if k not in taken_tracks and j not in taken_persons:
-                tracks[k].add(t, persons[j])
+            if k not in taken_tracks and j not in taken:
+                tracks[k].add(t, detections[j])
                 taken_tracks.add(k)
-                taken_persons.add(j)
-        for j, person in enumerate(persons):
-            if j not in taken_persons:
-                tracks.append(_Track({t: person}))
+                taken.add(j)
+        for j, detection in enumerate(detections):
+            if j not in taken:
+                track = _Track()
+                track.add(t, detection)
+                tracks.append(track)
     return tracks
 
 

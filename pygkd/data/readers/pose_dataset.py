@@ -61,6 +61,24 @@ def read_hq(hq_reader: str, hq_root: str | Path | None, hq_options: Mapping[str,
     return reader(*args, **options)
 
 
+def annotation_sources(labels: Any, splits: Any, hq_reader: str | None) -> tuple[Any, Any]:
+    """``labels`` and ``splits`` with their defaults (folders / none, or the HQ reader's), checked."""
+    if labels is None:
+        labels = FROM_FOLDERS if hq_reader is None else FROM_HQ
+    if splits is None and hq_reader is not None:
+        splits = FROM_HQ
+    if not isinstance(labels, (str, Path)):
+        raise DataFormatError(f"labels={labels!r}: expected a clip,label CSV file, {FROM_FOLDERS!r} or {FROM_HQ!r}")
+    if splits is not None and not isinstance(splits, (str, Path, Mapping)):
+        raise DataFormatError(f"splits={splits!r}: expected a clip,split CSV file, fractions {{train: 0.8, test: "
+                              f"0.2}} or {FROM_HQ!r}")
+    if FROM_HQ in (labels, splits) and hq_reader is None:
+        raise DataFormatError(f"labels={labels}, splits={splits}: 'hq' needs hq_reader (and hq_root)")
+    if labels == FROM_HQ and splits != FROM_HQ:
+        raise DataFormatError(f"splits={splits}: with labels=hq the splits are the HQ reader's too (splits=hq)")
+    return labels, splits
+
+
 def read_pose_dataset(
     root: Path,
     fmt: str | None = None,
@@ -116,21 +134,13 @@ def read_pose_dataset(
 
     lq = LqClips(info, {s.clip_id: reader(s) for s in sources}, {s.clip_id: {"source": "/".join(s.parts)}
                                                                  for s in sources})
-    name = root.stem
-    if labels is None:
-        labels = FROM_FOLDERS if hq_reader is None else FROM_HQ
-    if splits is None and hq_reader is not None:
-        splits = FROM_HQ
-    if FROM_HQ in (labels, splits) and hq_reader is None:
-        raise DataFormatError(f"labels={labels}, splits={splits}: 'hq' needs hq_reader (and hq_root)")
-    if labels == FROM_HQ and splits != FROM_HQ:
-        raise DataFormatError(f"splits={splits}: with labels=hq the splits are the HQ reader's too (splits=hq)")
-
+    labels, splits = annotation_sources(labels, splits, hq_reader)
     annotations = None
     if labels != FROM_HQ:
         folders = {s.clip_id: s.parts for s in sources}
         annotations = annotate_clips(folders, root, None if labels == FROM_FOLDERS else labels,
                                      None if splits == FROM_HQ else splits, class_names, seed)
+    name = root.stem
     if hq_reader is not None:
         return pair_with_hq(name, lq, read_hq(hq_reader, hq_root, hq_options), annotations, splits == FROM_HQ)
 

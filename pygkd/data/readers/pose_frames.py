@@ -48,6 +48,7 @@ MMPOSE_COUNTS = (17, 26, 133)
 ALPHAPOSE_COUNTS = (17, 26, 136)
 MEDIAPIPE_COUNTS = (33,)
 RESULT_COUNTS = (17, 26, 136)  # COCO results are 17; AlphaPose writes the same records with 26 or 136
+MAX_SPAN_FACTOR = 100  # frame numbers may leave gaps (no detection), up to this many frames per frame read
 
 
 @dataclass
@@ -87,17 +88,37 @@ class PoseFrame:
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """An int or float (numpy's too), not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def numbers(values: Any, where: str, what: str) -> np.ndarray:
     """A JSON list of numbers -> float64 array; anything else is a :class:`DataFormatError`."""
     if not isinstance(values, (list, tuple)):
         raise DataFormatError(f"{where}: {what} is a {type(values).__name__}, expected a list of numbers")
-    for k, value in enumerate(values):
-        if not is_number(value):
-            raise DataFormatError(f"{where}: {what}[{k}] is {value!r}, expected a number")
+    if not all(type(v) is float or type(v) is int for v in values):  # the fast path: what json gives
+        for k, value in enumerate(values):
+            if not is_number(value):
+                raise DataFormatError(f"{where}: {what}[{k}] is {value!r}, expected a number")
     return np.asarray(values, dtype=np.float64)
+
+
+def number_rows(rows: Any, width: int, where: str, what: str, row_name: str) -> np.ndarray:
+    """A JSON list of rows of ``width`` numbers -> ``[K, width]`` float64; anything else is a
+    :class:`DataFormatError` naming the first bad row."""
+    if not isinstance(rows, list):
+        raise DataFormatError(f"{where}: {what} is a {type(rows).__name__}, expected a list of {row_name}s")
+    try:
+        table = np.array(rows)
+    except ValueError:  # ragged
+        table = None
+    if table is not None and table.dtype.kind in "iuf" and table.shape == (len(rows), width):
+        return table.astype(np.float64)
+    for k, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != width:
+            raise DataFormatError(f"{where}: {what}[{k}] is {row!r}, expected {row_name}")
+        numbers(row, where, f"{what}[{k}]")
+    return np.zeros((0, width))  # an empty list
 
 
 def layout_of(count: int, allowed: Sequence[int], where: str, what: str) -> tuple[str, int]:
@@ -111,13 +132,12 @@ def layout_of(count: int, allowed: Sequence[int], where: str, what: str) -> tupl
 def checked_pose(xy: np.ndarray, score: np.ndarray, keep: int, where: str) -> np.ndarray:
     """``xy [K, 2]`` and ``score [K]`` -> ``[keep, 3]`` float32; coordinates must be finite and scores
     finite and >= 0."""
-    bad_score = np.flatnonzero(~(score >= 0) | ~np.isfinite(score))  # NaN fails ``>= 0``
+    bad_score = np.flatnonzero(~((score >= 0) & (score < np.inf)))  # NaN fails both
     if bad_score.size:
         k = int(bad_score[0])
         raise DataFormatError(f"{where}: keypoint {k} has confidence {score[k]}, expected a finite score >= 0")
-    bad_xy = np.argwhere(~np.isfinite(xy))
-    if bad_xy.size:
-        k, c = (int(i) for i in bad_xy[0])
+    if not np.isfinite(xy).all():
+        k, c = (int(i) for i in np.argwhere(~np.isfinite(xy))[0])
         raise DataFormatError(f"{where}: keypoint {k} has {'xy'[c]} = {xy[k, c]}, expected a finite coordinate")
     return np.concatenate([xy[:keep], score[:keep, None]], axis=1).astype(np.float32)
 
@@ -190,10 +210,7 @@ def mmpose_person(instance: Any, where: str) -> tuple[PersonPose, str]:
     """One MMPose instance: ``keypoints [[x, y], ...]``, ``keypoint_scores [...]``, ``bbox [[x1, y1, x2, y2]]``."""
     if not isinstance(instance, dict) or "keypoints" not in instance or "keypoint_scores" not in instance:
         raise DataFormatError(f"{where}: expected an instance with 'keypoints' and 'keypoint_scores'")
-    points = instance["keypoints"]
-    if not isinstance(points, list) or any(not isinstance(p, list) or len(p) != 2 for p in points):
-        raise DataFormatError(f"{where}: keypoints must be a list of [x, y] pairs")
-    xy = numbers([c for p in points for c in p], where, "keypoints").reshape(-1, 2)
+    xy = number_rows(instance["keypoints"], 2, where, "keypoints", "[x, y]")
     score = numbers(instance["keypoint_scores"], where, "keypoint_scores")
     if score.shape != (len(xy),):
         raise DataFormatError(f"{where}: {score.size} keypoint_scores for {len(xy)} keypoints")
@@ -204,21 +221,23 @@ def mmpose_person(instance: Any, where: str) -> tuple[PersonPose, str]:
 
 def mediapipe_person(landmarks: Any, where: str) -> tuple[PersonPose, str]:
     """33 MediaPipe pose landmarks, each ``[x, y, z, visibility]`` or ``{"x", "y", "z", "visibility"}``."""
-    if not isinstance(landmarks, list):
-        raise DataFormatError(f"{where}: landmarks is a {type(landmarks).__name__}, expected a list of 33")
-    rows = []
-    for k, mark in enumerate(landmarks):
-        if isinstance(mark, dict):
-            mark = [mark.get(key) for key in ("x", "y", "z", "visibility")]
-        if not isinstance(mark, list) or len(mark) != 4:
-            raise DataFormatError(f"{where}: landmark {k} is {mark!r}, expected [x, y, z, visibility]")
-        rows.append(numbers(mark, where, f"landmark {k}"))
-    layout, keep = layout_of(len(rows), MEDIAPIPE_COUNTS, where, "landmarks")
-    table = np.stack(rows)
+    if isinstance(landmarks, list):
+        landmarks = [[m.get(key) for key in ("x", "y", "z", "visibility")] if isinstance(m, dict) else m
+                     for m in landmarks]
+    table = number_rows(landmarks, 4, where, "landmarks", "[x, y, z, visibility]")
+    layout, keep = layout_of(len(table), MEDIAPIPE_COUNTS, where, "landmarks")
     return PersonPose(checked_pose(table[:, :2], table[:, 3], keep, where)), layout
 
 
 # --------------------------------------------------------------------------------------------- frames
+
+
+def image_frame(image_id: Any, where: str) -> int:
+    """The frame number of a result's ``image_id``: a number is itself, a file name (AlphaPose,
+    ``"12.jpg"``) gives it by its digits."""
+    if isinstance(image_id, str):
+        return frame_number(image_id, where)
+    return _index(image_id, where, "image_id")
 
 
 def frame_of(index: int | None, parsed: list[tuple[PersonPose, str]], where: str) -> PoseFrame:
@@ -246,8 +265,8 @@ def openpose_frame(obj: dict, where: str) -> PoseFrame:
     return frame_of(None, [openpose_person(p, f"{where}: person {i}") for i, p in enumerate(people)], where)
 
 
-def mmpose_frame(obj: dict, where: str, key: str = "frame_id") -> PoseFrame:
-    index = _index(obj[key], where, key) if key in obj else None
+def mmpose_frame(obj: dict, where: str) -> PoseFrame:
+    index = _index(obj["frame_id"], where, "frame_id") if "frame_id" in obj else None
     instances = _list_of(obj["instances"], where, "instances")
     return frame_of(index, [mmpose_person(p, f"{where}: instance {i}") for i, p in enumerate(instances)], where)
 
@@ -262,17 +281,13 @@ def mediapipe_frame(obj: dict, where: str) -> PoseFrame:
 
 
 def results_frame(results: list, where: str, counts: Sequence[int] = RESULT_COUNTS) -> PoseFrame:
-    """The COCO / AlphaPose results of one image; they must share one ``image_id``. An integer id is the
-    frame number; a file name (AlphaPose, ``"12.jpg"``) gives it by its digits."""
+    """The COCO / AlphaPose results of one image; they must share one ``image_id`` (:func:`image_frame`)."""
     ids = dict.fromkeys(r.get("image_id") if isinstance(r, dict) else None for r in results)
     if len(ids) != 1:
         raise DataFormatError(f"{where}: results of several images {list(ids)[:3]}; a frame is one image_id")
     (image_id,) = ids
-    if isinstance(image_id, str):
-        index = frame_number(image_id, where)
-    else:
-        index = _index(image_id, where, "image_id")
-    return frame_of(index, [result_person(r, f"{where}: result {i}", counts) for i, r in enumerate(results)], where)
+    persons = [result_person(r, f"{where}: result {i}", counts) for i, r in enumerate(results)]
+    return frame_of(image_frame(image_id, where), persons, where)
 
 
 def parse_frame(obj: Any, where: str) -> PoseFrame:
@@ -305,11 +320,12 @@ def order_frames(frames: Sequence[PoseFrame], where: str) -> list[PoseFrame]:
     """Frames sorted by ``index``, gaps filled with empty frames (an estimator skips images where it saw
     nobody), so that position = ``index - first index``. Frames without an index keep their order.
 
-    Raises :class:`DataFormatError` for two frames of one index (naming both sources) and for a clip that
-    mixes frames with and without an index.
+    Raises :class:`DataFormatError` for two frames of one index (naming both sources), for a clip that
+    mixes frames with and without an index, and for numbers spread over more than ``MAX_SPAN_FACTOR`` times
+    as many frames as there are (image names that are not frame numbers, e.g. timestamps).
     """
     if not frames:
-        raise DataFormatError(f"{where}: no frames")
+        raise DataFormatError(f"{where}: no frames, so no person in any frame")
     indexed = [f.index is not None for f in frames]
     if not any(indexed):
         return list(frames)
@@ -320,9 +336,14 @@ def order_frames(frames: Sequence[PoseFrame], where: str) -> list[PoseFrame]:
     for a, b in zip(ordered, ordered[1:]):
         if a.index == b.index:
             raise DataFormatError(f"{where}: frame {a.index} appears twice: {a.source} and {b.source}")
-    first = ordered[0].index
+    first, span = ordered[0].index, ordered[-1].index - ordered[0].index + 1
+    if span > MAX_SPAN_FACTOR * len(ordered) + MAX_SPAN_FACTOR:
+        raise DataFormatError(
+            f"{where}: frame numbers {first}..{ordered[-1].index} for {len(ordered)} frames ({ordered[0].source} .. "
+            f"{ordered[-1].source}); expected the frames of one clip, numbered in steps of 1"
+        )
     out = [PoseFrame(first + t, [], None, f"{where}: frame {first + t} (no detection)")
-           for t in range(ordered[-1].index - first + 1)]
+           for t in range(span)]
     for f in ordered:
         out[f.index - first] = f
     return out
