@@ -19,7 +19,7 @@ from .run_options import allow_module_option, allow_unfinished_option, user_erro
 @click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Output format.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
 @click.option("--frames", type=click.IntRange(min=1),
-              help="Frames T of the example input (default: the checkpoint config's FixLength length, else 64).")
+              help="Frames T of the example input (default: the length of the card's FixLength, else 64).")
 @click.option("--tolerance", type=click.FloatRange(min=0, min_open=True), default=TOLERANCE, show_default=True,
               help="Largest accepted max abs difference of the logits to PyTorch.")
 @allow_module_option

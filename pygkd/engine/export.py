@@ -227,8 +227,7 @@ def export_onnx(net: nn.Module, example: Tensor, path: Path, card: dict) -> None
     names = {str(size): axis for size, axis in zip(x.shape[:3], ("batch", "persons", "frames"))
              if isinstance(size, torch.SymInt)}
     _rename_axes(program.model.graph, names)
-    frames = x.shape[2]
-    min_frames = int(recorded.range_constraints[frames.node.expr].lower) if "frames" in names.values() else None
+    min_frames = int(recorded.range_constraints[x.shape[2].node.expr].lower) if "frames" in names.values() else None
     card = {**card, "input": {**card["input"], "min_frames": min_frames}}
     program.model.metadata_props[CARD_KEY] = json.dumps(card)
     program.save(path, external_data=False)
@@ -243,12 +242,12 @@ def _rename_axes(graph, names: Mapping[str, str]) -> None:
     symbol = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
     values = [*graph.inputs, *graph.outputs, *(out for node in graph for out in node.outputs)]
     for value in values:
-        if value.shape is None:
-            continue
-        value.shape = onnx_ir.Shape([
-            symbol.sub(lambda m: names[m.group()], str(dim.value)) if isinstance(dim, onnx_ir.SymbolicDim) and dim.value
-            else dim for dim in value.shape
-        ])
+        if value.shape is not None:
+            value.shape = onnx_ir.Shape([
+                symbol.sub(lambda m: names[m.group()], str(dim.value))
+                if isinstance(dim, onnx_ir.SymbolicDim) and dim.value is not None else dim
+                for dim in value.shape
+            ])
 
 
 def onnx_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:

@@ -118,7 +118,8 @@ def test_card_readable_without_pygkd(onnx_files, checkpoints, tmp_path):
     path = export_checkpoint(checkpoints["stgcn"], "torchscript", tmp_path / "net.pt").path
     files = {f"{CARD_KEY}.json": ""}
     torch.jit.load(str(path), _extra_files=files)
-    assert read_card(path) == json.loads(files[f"{CARD_KEY}.json"]) == {**card, "input": {**card["input"], "min_frames": None}}
+    torchscript_card = {**card, "input": {**card["input"], "min_frames": None}}  # only ONNX knows a lower bound
+    assert read_card(path) == json.loads(files[f"{CARD_KEY}.json"]) == torchscript_card
     assert read_card(onnx_files["stgcn"]) == card
 
 
