@@ -449,6 +449,21 @@ class PreparedDataset:
             raise KeyError(f"{self.root}: sample #{i} {self.sample_ids[i]!r} has no {stream!r} stream")
         return np.array(self._frames[stream][start:stop].transpose(1, 0, 2, 3), dtype=np.float32, order="C")
 
+    def padded_keypoints(self, stream: str, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Samples ``indices`` (int64 ``[B]``) of ``stream`` at once: float32 ``[B, T_max, M, V, C]`` (time-major,
+        as stored), each zero-padded to the longest, and their frame counts ``[B]``."""
+        offsets = self._stream(stream)
+        starts, stops = offsets[indices], offsets[indices + 1]
+        lengths = stops - starts
+        if (lengths == 0).any():
+            i = int(indices[np.argmax(lengths == 0)])
+            raise KeyError(f"{self.root}: sample #{i} {self.sample_ids[i]!r} has no {stream!r} stream")
+        frames = self._frames[stream]
+        out = np.zeros((len(indices), int(lengths.max()), *frames.shape[1:]), dtype=np.float32)
+        for row, (start, stop) in enumerate(zip(starts, stops)):
+            out[row, : stop - start] = frames[start:stop]
+        return out, lengths
+
     def meta(self, i: int) -> dict:
         """The reader's facts about sample ``i`` (``meta.jsonl`` is read on first use)."""
         if self._meta is None:

@@ -225,8 +225,9 @@ def _fit(
     device = _device(cfg)
     model = model.to(device)
     optimizer, scheduler = optimizer_and_scheduler(model, stage)
-    loader = train_loader(train_set, batch_sampler(stage, train_set.labels, cfg["seed"]), cfg["num_workers"])
-    val_loader = eval_loader(val_set, cfg["eval"]["batch_size"], cfg["num_workers"])
+    pin = device.type == "cuda"  # page-locked batches copy to the GPU asynchronously
+    loader = train_loader(train_set, batch_sampler(stage, train_set.labels, cfg["seed"]), cfg["num_workers"], pin)
+    val_loader = eval_loader(val_set, cfg["eval"]["batch_size"], cfg["num_workers"], pin)
     run_dir = getattr(RunPaths.of(cfg), card.role)
     run_dir.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, run_dir / "config.yaml")
