@@ -16,6 +16,7 @@ A frame beyond a sample's length is zero, which every transform already reads as
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -27,6 +28,10 @@ from torch_geometric.data import Batch
 from ..skeleton import get_layout
 from .skeleton_data import SkeletonData, person_edge_index
 from .store import PreparedDataset
+
+
+_SKELETON_BATCH = type(Batch(_base_cls=SkeletonData))
+"""The class of PyG batches of SkeletonData (``Batch.from_data_list`` derives it on every call)."""
 
 
 @dataclass(frozen=True)
@@ -83,28 +88,40 @@ def graph_batch(batch: DenseBatch, y: Sequence[int] | np.ndarray, sample_ids: Se
             f"samples of {sorted(set(batch.lengths.tolist()))} frames cannot be batched: give every sample the "
             "same number of frames (a FixLength transform in the data config)"
         )
-    layout = get_layout(batch.layout)
-    nodes = m * v
-    edge_index = person_edge_index(layout, b * m)
-    edges = edge_index.size(1) // b
-    step = torch.arange(b + 1)
-    out = Batch(
-        _base_cls=SkeletonData,
-        x=keypoints.permute(0, 1, 3, 2, 4).reshape(b * nodes, t, c),
-        edge_index=edge_index,
+    structure = _batch_structure(batch.layout, b, m)
+    out = type.__call__(_SKELETON_BATCH,  # Batch(_base_cls=SkeletonData) without re-deriving the class
+        x=keypoints.permute(0, 1, 3, 2, 4).reshape(b * m * v, t, c),
+        edge_index=structure["edge_index"].clone(),
         y=torch.as_tensor(np.asarray(y, dtype=np.int64)),
-        part=layout.part_index().repeat(b * m),
+        part=structure["part"].clone(),
         num_persons=torch.full((b,), m, dtype=torch.long),
-        layout=[layout.name] * b,
+        layout=[batch.layout] * b,
         sample_id=list(sample_ids),
         index=batch.index.clone(),
-        batch=torch.arange(b).repeat_interleave(nodes),
-        ptr=step * nodes,
+        batch=structure["batch"].clone(),
+        ptr=structure["ptr"].clone(),
     )
     out._num_graphs = b
-    out._slice_dict = {"x": step * nodes, "edge_index": step * edges, "y": step, "part": step * nodes,
-                       "num_persons": step, "layout": step, "sample_id": step, "index": step}
-    zeros = torch.zeros(b, dtype=torch.long)
-    out._inc_dict = {"x": zeros, "edge_index": step[:-1] * nodes, "y": zeros, "part": zeros, "num_persons": zeros,
-                     "layout": None, "sample_id": None, "index": zeros}
+    out._slice_dict = dict(structure["slices"])
+    out._inc_dict = dict(structure["increments"])
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _batch_structure(layout_name: str, b: int, m: int) -> dict:
+    """The tensors of a batch of ``b`` graphs of ``m`` persons that do not depend on the keypoints."""
+    layout = get_layout(layout_name)
+    nodes = m * layout.num_joints
+    edge_index = person_edge_index(layout, b * m)  # graph g's nodes follow graph g - 1's: B * M persons
+    step = torch.arange(b + 1)
+    zeros = torch.zeros(b, dtype=torch.long)
+    return {
+        "edge_index": edge_index,
+        "part": layout.part_index().repeat(b * m),
+        "batch": torch.arange(b).repeat_interleave(nodes),
+        "ptr": step * nodes,
+        "slices": {"x": step * nodes, "edge_index": step * (edge_index.size(1) // b), "y": step,
+                   "part": step * nodes, "num_persons": step, "layout": step, "sample_id": step, "index": step},
+        "increments": {"x": zeros, "edge_index": step[:-1] * nodes, "y": zeros, "part": zeros,
+                       "num_persons": zeros, "layout": None, "sample_id": None, "index": zeros},
+    }

@@ -78,6 +78,17 @@ def with_keypoints(data: SkeletonData, keypoints: Tensor, layout: str | Layout |
     return out
 
 
+def sample_sums(values: Tensor, channels: int = 0) -> Tensor:
+    """Each sample's sum, ``[B, ...]`` -> ``[B]``, or per channel, ``[B, ..., K]`` -> ``[B, K]`` with
+    ``channels=1``. Every sum adds one contiguous row, so that on one thread a sample's sum is the same
+    bits whatever the rest of its batch (a batch of one included)."""
+    if channels:
+        values = values.movedim(-1, 1)
+    rows = values.reshape(values.size(0), values.size(1) if channels else 1, -1).contiguous()
+    total = rows.sum(-1, dtype=values.dtype if values.is_floating_point() else torch.float32)
+    return total if channels else total[:, 0]
+
+
 def present_joints(keypoints: Tensor, coords: int) -> Tensor:
     """``[..., C]`` -> ``[...]`` bool: True where a joint has a non-zero coordinate (is not missing)."""
     return keypoints[..., :coords].ne(0).any(-1)
@@ -236,19 +247,18 @@ class Normalize(BaseTransform):
         layout = get_layout(batch.layout)
         keypoints = batch.keypoints  # [B, M, T, V, C]
         present = present_joints(keypoints, self.coords)  # [B, M, T, V]
-        p = keypoints[..., : self.coords]
-        seen = present[..., layout.center, None]  # [B, M, T, 1]
-        center_sum = (p[..., layout.center, :] * seen).sum((1, 2))  # [B, coords]
-        all_sum = (p * present[..., None]).sum((1, 2, 3))
-        center_count, all_count = seen.sum((1, 2)), present[..., None].sum((1, 2, 3)).clamp(min=1)
-        center = torch.where(center_count > 0, center_sum / center_count.clamp(min=1), all_sum / all_count)
+        p = keypoints[..., : self.coords]  # zero at missing joints, so plain sums are sums over present ones
+        center_count = sample_sums(present[..., layout.center])[:, None]  # [B, 1]
+        all_count = sample_sums(present)[:, None].clamp(min=1)
+        center = torch.where(center_count > 0, sample_sums(p[..., layout.center, :], 1) / center_count.clamp(min=1),
+                             sample_sums(p, 1) / all_count)  # [B, coords]
         p = p - center[:, None, None, None]
         if self.scale:
             i, j = layout.edge_index()[:, : len(layout.bones)]  # each bone once (cached per layout)
-            both = present[..., i] & present[..., j]  # [B, M, T, E]
-            length = ((p[..., i, :] - p[..., j, :]).norm(dim=-1) * both).sum((1, 2, 3)) / both.sum((1, 2, 3)).clamp(min=1)
-            scaled = length > 0  # no bone seen, or all of zero length: no scaling
-            p = p / torch.where(scaled, length, 1.0)[:, None, None, None, None]
+            both = present.index_select(-1, i) & present.index_select(-1, j)  # [B, M, T, E]
+            bone = torch.linalg.vector_norm(p.index_select(-2, i) - p.index_select(-2, j), dim=-1) * both
+            length = sample_sums(bone) / sample_sums(both).clamp(min=1)
+            p = p / torch.where(length > 0, length, 1.0)[:, None, None, None, None]  # no bone seen: no scaling
         p = p * present[..., None]
         return batch.with_keypoints(torch.cat([p, keypoints[..., self.coords :]], dim=-1))
 
