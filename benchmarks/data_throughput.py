@@ -127,7 +127,8 @@ def main() -> None:
             stepped = sum(b.num_graphs for b in batches)
             objective = TrainingObjective("x")
             w = args.workers
-            loaders = {"per-sample, 0 workers": loader(0, fast=False), f"per-sample, {w} workers": loader(w, fast=False),
+            loaders = {"per-sample, 0 workers": loader(0, fast=False),
+                       f"per-sample, {w} workers": loader(w, fast=False),
                        "engine, 0 workers": loader(0), f"engine, {w} workers": loader(w)}
             configs: dict[str, Callable[[], object]] = {
                 "train step": lambda: train_epoch(model, objective, batches, optimizer, torch.device("cpu")),
@@ -147,7 +148,8 @@ def main() -> None:
                 rows.append([f"{role} ({stream})", name, f"{n / epoch_s:,.0f}", f"{epoch_s:.3f}",
                              "wall" if use_wall else "cpu", ratio])
         print(f"\n{budget}: {cfg['model']['teacher']}, {cfg['data']['hq']['transforms']}; {n} student samples per "
-              f"epoch, batch {cfg['student']['batch_size']}; storing the synthesised LQ once (all {len(prepared)} samples): "
+              f"epoch, batch {cfg['student']['batch_size']}; storing the synthesised LQ once "
+              f"(all {len(prepared)} samples): "
               f"{store_wall:.1f} s wall, {store_cpu:.1f} s CPU\n")
         print("| stream | data path | samples/s | s/epoch | clock | data/train |")
         print("|---|---|---:|---:|---|---:|")

@@ -58,7 +58,9 @@ class DenseBatch:
         index = torch.full((1,), -1, dtype=torch.long) if index is None else index.view(1).long()
         return cls(keypoints, torch.tensor([keypoints.size(2)]), index, data.layout)
 
-    def with_keypoints(self, keypoints: Tensor, lengths: Tensor | None = None, layout: str | None = None) -> "DenseBatch":
+    def with_keypoints(
+        self, keypoints: Tensor, lengths: Tensor | None = None, layout: str | None = None
+    ) -> "DenseBatch":
         """The same samples holding ``keypoints`` (and new ``lengths`` or ``layout`` when given)."""
         return replace(self, keypoints=keypoints, lengths=self.lengths if lengths is None else lengths,
                        layout=self.layout if layout is None else layout)
@@ -89,7 +91,7 @@ def graph_batch(batch: DenseBatch, y: Sequence[int] | np.ndarray, sample_ids: Se
             "same number of frames (a FixLength transform in the data config)"
         )
     structure = _batch_structure(batch.layout, b, m)
-    out = type.__call__(_SKELETON_BATCH,  # Batch(_base_cls=SkeletonData) without re-deriving the class
+    fields = dict(
         x=keypoints.permute(0, 1, 3, 2, 4).reshape(b * m * v, t, c),
         edge_index=structure["edge_index"].clone(),
         y=torch.as_tensor(np.asarray(y, dtype=np.int64)),
@@ -101,6 +103,7 @@ def graph_batch(batch: DenseBatch, y: Sequence[int] | np.ndarray, sample_ids: Se
         batch=structure["batch"].clone(),
         ptr=structure["ptr"].clone(),
     )
+    out = type.__call__(_SKELETON_BATCH, **fields)  # Batch(_base_cls=SkeletonData, ...) without re-deriving it
     out._num_graphs = b
     out._slice_dict = dict(structure["slices"])
     out._inc_dict = dict(structure["increments"])
