@@ -206,3 +206,18 @@ def test_dataset_batch_equals_the_collated_samples(prepared, steps):
     for key in ("x", "edge_index", "part", "y", "index", "batch", "ptr"):
         assert torch.equal(ours[key], pyg[key]), key
     assert ours.sample_id == pyg.sample_id == ["s3", "s4", "s1"]
+
+
+def test_engine_loaders_read_whole_batches_also_in_workers(prepared):
+    from pygkd.engine.build import eval_loader, train_loader
+    from pygkd.engine.samplers import RandomBatchSampler
+
+    dataset = SkeletonDataset(prepared, [4, 0, 3, 1], "hq", Compose([KeepPersons(1), FixLength(10, mode="uniform")]))
+    expected = [dataset.batch(ks) for ks in RandomBatchSampler(4, 3, seed=2)]
+    for workers in (0, 1):
+        batches = list(train_loader(dataset, RandomBatchSampler(4, 3, seed=2), workers))
+        assert [b.num_graphs for b in batches] == [3, 1]
+        for got, want in zip(batches, expected):
+            assert torch.equal(got.x, want.x) and torch.equal(got.index, want.index)
+    in_order = list(eval_loader(dataset, 3, 0))
+    assert torch.cat([b.index for b in in_order]).tolist() == [4, 0, 3, 1]
