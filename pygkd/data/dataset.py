@@ -5,6 +5,9 @@ Both read one sample at a time from the memory-mapped store, build a :class:`Ske
 ``index`` (``[1]``, the sample's position in the prepared dataset) seeds the random transforms, and
 apply the stream's transform. An LQ stream may be one the store does not hold: ``lq=("hq",
 SynthesizeLQ(...))`` degrades the HQ skeletons on the fly.
+
+:meth:`SkeletonDataset.batch` builds a whole batch at once, densely (:mod:`.dense`), with the same values as
+collating the per-sample graphs; :class:`BatchedView` hands it to a ``torch.utils.data.DataLoader``.
 """
 from __future__ import annotations
 
@@ -14,8 +17,11 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from torch_geometric.data import Batch
+from torch_geometric.transforms import Compose
 
 from .raw import DataFormatError
+from .dense import DenseBatch, graph_batch, read_batch
 from .skeleton_data import SkeletonData, SkeletonPair
 from .store import PreparedDataset
 
@@ -78,6 +84,13 @@ def _non_finite(prepared: PreparedDataset, stream: str, i: int, what: str, at: n
     )
 
 
+def dense_steps(transform: Transform | None) -> list | None:
+    """The steps of ``transform`` (a ``Compose``, one transform, or None: no step) when every step has a
+    ``dense`` method (``DenseBatch -> DenseBatch``), else None."""
+    steps = [] if transform is None else list(transform.transforms) if isinstance(transform, Compose) else [transform]
+    return steps if all(callable(getattr(step, "dense", None)) for step in steps) else None
+
+
 class SkeletonDataset(Dataset):
     """One stream of the samples ``indices`` (all samples if ``None``) of a prepared dataset.
 
@@ -103,10 +116,46 @@ class SkeletonDataset(Dataset):
     def __getitem__(self, k: int) -> SkeletonData:
         return load_graph(self.prepared, self.stream, int(self.indices[k]), self.transform)
 
+    def batch(self, ks: Sequence[int]) -> Batch:
+        """Positions ``ks`` as one batch, equal to ``Batch.from_data_list([self[k] for k in ks])``: read and
+        transformed densely when every step of the transform has a ``dense`` method (:func:`dense_steps`),
+        else collated from the per-sample graphs."""
+        steps = dense_steps(self.transform)
+        if steps is None:
+            return Batch.from_data_list([self[k] for k in ks])
+        indices = self.indices[np.asarray(ks, dtype=np.int64)]
+        dense: DenseBatch = read_batch(self.prepared, self.stream, indices)
+        for step in steps:
+            dense = step.dense(dense)
+        return graph_batch(dense, self.prepared.labels[indices], [self.prepared.sample_ids[i] for i in indices])
+
     @property
     def labels(self) -> np.ndarray:
         """Labels ``[len(self)]`` of the samples, in dataset order."""
         return self.prepared.labels[self.indices]
+
+
+class BatchedView(Dataset):
+    """A :class:`SkeletonDataset` that a ``torch.utils.data.DataLoader`` reads a batch at a time: the loader
+    calls ``__getitems__`` with the positions of a batch, which returns :meth:`SkeletonDataset.batch`; give
+    the loader ``collate_fn=`` :func:`collated` (the batch is collated already)."""
+
+    def __init__(self, dataset: SkeletonDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, k: int) -> Batch:
+        return self.dataset.batch([k])
+
+    def __getitems__(self, ks: list[int]) -> Batch:
+        return self.dataset.batch(ks)
+
+
+def collated(batch: Batch) -> Batch:
+    """The ``collate_fn`` of a loader over a :class:`BatchedView`: its batches are collated already."""
+    return batch
 
 
 class PairDataset(Dataset):

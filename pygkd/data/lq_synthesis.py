@@ -23,8 +23,9 @@ from torch_geometric.transforms import BaseTransform
 
 from ..skeleton import Layout, get_layout
 from ..skeleton.mapping import Combination, combination_weights, combine_joints
+from .dense import DenseBatch
 from .skeleton_data import SkeletonData
-from .transforms import keypoints_of, sample_rng, with_keypoints
+from .transforms import index_rng, keypoints_of, sample_rng, with_keypoints
 
 _SALT_LQ = 3
 
@@ -361,6 +362,19 @@ class SynthesizeLQ(BaseTransform):
             self.camera,
         )
         return with_keypoints(data, torch.from_numpy(lq), self.target)
+
+    def dense(self, batch: DenseBatch) -> DenseBatch:
+        """:meth:`forward` on every sample of ``batch`` (each on its own frames, with its own draws; the
+        synthesis is per sample, so that a sample's result does not depend on its batch)."""
+        lq = [
+            synthesize_lq(k.numpy(), batch.layout, index_rng(self.seed, i, _SALT_LQ), self.target, self.severity,
+                          self.source_dims, self.camera)
+            for k, i in zip(batch.samples(), batch.index.tolist())
+        ]
+        out = np.zeros((len(lq), lq[0].shape[0], batch.keypoints.size(2), *lq[0].shape[2:]), dtype=np.float32)
+        for row, sample in enumerate(lq):
+            out[row, :, : sample.shape[1]] = sample
+        return batch.with_keypoints(torch.from_numpy(out), layout=self.target)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(target={self.target!r}, severity={self.severity!r}, seed={self.seed})"

@@ -36,7 +36,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -493,6 +493,21 @@ class PreparedDataset:
             raise KeyError(f"{self.root}: sample #{i} {self.sample_ids[i]!r} has no {stream!r} stream")
         return np.array(self._frames[stream][start:stop].transpose(1, 0, 2, 3), dtype=np.float32, order="C")
 
+    def padded_keypoints(self, stream: str, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Samples ``indices`` (int64 ``[B]``) of ``stream`` at once: float32 ``[B, T_max, M, V, C]`` (time-major,
+        as stored), each zero-padded to the longest, and their frame counts ``[B]``."""
+        offsets = self._stream(stream)
+        starts, stops = offsets[indices], offsets[indices + 1]
+        lengths = stops - starts
+        if (lengths == 0).any():
+            i = int(indices[np.argmax(lengths == 0)])
+            raise KeyError(f"{self.root}: sample #{i} {self.sample_ids[i]!r} has no {stream!r} stream")
+        frames = self._frames[stream]
+        out = np.zeros((len(indices), int(lengths.max()), *frames.shape[1:]), dtype=np.float32)
+        for row, (start, stop) in enumerate(zip(starts, stops)):
+            out[row, : stop - start] = frames[start:stop]
+        return out, lengths
+
     def meta(self, i: int) -> dict:
         """The reader's facts about sample ``i`` (``meta.jsonl`` is read on first use)."""
         if self._meta is None:
@@ -533,3 +548,36 @@ class PreparedDataset:
             "created": self.manifest.get("created"),
             "pygkd_version": self.manifest.get("pygkd_version"),
         }
+
+
+def raw_of_prepared(
+    prepared: PreparedDataset, extra: Callable[[int], np.ndarray | None] | None = None,
+    extra_info: StreamInfo | None = None, notes: dict | None = None, extra_name: str = "lq",
+) -> RawDataset:
+    """A prepared dataset read back as a reader's output (to slice it or add a stream), samples in order.
+
+    Args:
+        extra: ``i -> [M, T, V, C]`` keypoints of sample ``i`` in an added stream ``extra_name`` (None: the
+            sample lacks it); it replaces a stored stream of that name.
+        extra_info: that stream's layout and channels.
+        notes: replace the dataset's notes.
+    """
+    membership: list[list[str]] = [[] for _ in range(len(prepared))]
+    for name in prepared.split_names:
+        for i in prepared.split(name):
+            membership[i].append(name)
+
+    def samples() -> Iterator[RawSample]:
+        for i in range(len(prepared)):
+            streams = {name: prepared.keypoints(name, i) for name in prepared.streams if prepared.has(name, i)}
+            added = extra(i) if extra is not None else None
+            if added is not None:
+                streams[extra_name] = added
+            yield RawSample(prepared.sample_ids[i], int(prepared.labels[i]), streams, tuple(membership[i]),
+                            prepared.meta(i))
+
+    streams = {name: StreamInfo(s.layout, s.channels) for name, s in prepared.streams.items()}
+    if extra_info is not None:
+        streams[extra_name] = extra_info
+    return RawDataset(prepared.name, prepared.class_names, streams, samples, len(prepared), prepared.skipped,
+                      prepared.notes if notes is None else notes)

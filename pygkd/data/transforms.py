@@ -14,6 +14,11 @@ coordinates (a pose estimator's confidence) are never rescaled.
 Random transforms draw from ``np.random.default_rng([seed, data.index, salt])``, so a sample gets the same
 draw whatever the worker, the loading order or the epoch; evaluation is therefore deterministic and a
 training set with simulated occlusion is one fixed set, as in the paper's tables.
+
+Every transform also has a ``dense`` method that does the same on a whole
+:class:`~pygkd.data.dense.DenseBatch` (the engine's fast path, see :mod:`pygkd.data.dense`); for
+:class:`KeepPersons`, :class:`FixLength` and :class:`Normalize` the per-sample ``forward`` is that method on
+a batch of one, so the two paths are one computation.
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ from torch import Tensor
 from torch_geometric.transforms import BaseTransform
 
 from ..skeleton import PARTS, JointMapping, Layout, get_layout, joint_mapping, map_keypoints
+from ..skeleton import PARTS, Layout, get_layout
+from .dense import DenseBatch
 from .skeleton_data import SkeletonData
 
 _SALT_UNIFORM = 1
@@ -39,7 +46,20 @@ def sample_rng(seed: int, data: SkeletonData, salt: int) -> np.random.Generator:
             f"sample {getattr(data, 'sample_id', '?')!r}: random transforms are seeded by data.index "
             "(the sample's position in its dataset), which is not set"
         )
-    return np.random.default_rng([seed, int(index), salt])
+    return index_rng(seed, int(index), salt)
+
+
+def index_rng(seed: int, index: int, salt: int) -> np.random.Generator:
+    """The random generator of the sample at position ``index``: ``default_rng([seed, index, salt])``."""
+    if index < 0:
+        raise ValueError("random transforms are seeded by the sample's position in its dataset, which is not set")
+    return np.random.default_rng([seed, index, salt])
+
+
+def dense_forward(transform: "BaseTransform", data: SkeletonData) -> SkeletonData:
+    """``transform.dense`` applied to ``data`` as a batch of one."""
+    out = transform.dense(DenseBatch.of(data))
+    return with_keypoints(data, out.keypoints[0], out.layout)
 
 
 def keypoints_of(data: SkeletonData) -> Tensor:
@@ -59,23 +79,34 @@ def with_keypoints(data: SkeletonData, keypoints: Tensor, layout: str | Layout |
     return out
 
 
+def sample_sums(values: Tensor, channels: int = 0) -> Tensor:
+    """Each sample's sum, ``[B, ...]`` -> ``[B]``, or per channel, ``[B, ..., K]`` -> ``[B, K]`` with
+    ``channels=1``. Every sum adds one contiguous row, so that on one thread a sample's sum is the same
+    bits whatever the rest of its batch (a batch of one included)."""
+    if channels:
+        values = values.movedim(-1, 1)
+    rows = values.reshape(values.size(0), values.size(1) if channels else 1, -1).contiguous()
+    total = rows.sum(-1, dtype=values.dtype if values.is_floating_point() else torch.float32)
+    return total if channels else total[:, 0]
+
+
 def present_joints(keypoints: Tensor, coords: int) -> Tensor:
     """``[..., C]`` -> ``[...]`` bool: True where a joint has a non-zero coordinate (is not missing)."""
     return keypoints[..., :coords].ne(0).any(-1)
 
 
 def motion_energy(keypoints: Tensor) -> Tensor:
-    r"""How much each person moves, ``[M, T, V, C]`` -> ``[M]``.
+    r"""How much each person moves, ``[..., M, T, V, C]`` -> ``[..., M]``.
 
     .. math:: e_m = \sum_{v, c} \operatorname{Var}_{t \in \mathcal{T}_m} x_{m,t,v,c}
 
     over the frames :math:`\mathcal{T}_m` in which person :math:`m` has any non-zero value (a person who
     enters late is not made "active" by the jump from zero); 0 for a person who is never there.
     """
-    frames = keypoints.ne(0).flatten(2).any(-1).to(keypoints.dtype)  # [M, T]
-    weight = frames[:, :, None, None] / frames.sum(1).clamp(min=1)[:, None, None, None]
-    mean = (keypoints * weight).sum(1, keepdim=True)
-    return ((keypoints - mean).square() * weight).sum((1, 2, 3))
+    frames = keypoints.ne(0).flatten(-2).any(-1).to(keypoints.dtype)  # [..., M, T]
+    weight = frames[..., None, None] / frames.sum(-1).clamp(min=1)[..., None, None, None]
+    mean = (keypoints * weight).sum(-3, keepdim=True)
+    return ((keypoints - mean).square() * weight).sum((-3, -2, -1))
 
 
 class KeepPersons(BaseTransform):
@@ -92,32 +123,40 @@ class KeepPersons(BaseTransform):
         self.num_persons = num_persons
 
     def forward(self, data: SkeletonData) -> SkeletonData:
-        keypoints = keypoints_of(data)
-        m = keypoints.size(0)
+        return data if data.num_persons == self.num_persons else dense_forward(self, data)
+
+    def dense(self, batch: DenseBatch) -> DenseBatch:
+        keypoints = batch.keypoints  # [B, M, T, V, C]
+        b, m = keypoints.shape[:2]
         if m == self.num_persons:
-            return data
+            return batch
         if m > self.num_persons:
-            order = torch.argsort(motion_energy(keypoints), descending=True, stable=True)
-            keypoints = keypoints[order[: self.num_persons].sort().values]
+            order = torch.argsort(motion_energy(keypoints), dim=1, descending=True, stable=True)
+            keep = order[:, : self.num_persons].sort(dim=1).values  # [B, M']
+            keypoints = keypoints[torch.arange(b)[:, None], keep]
         else:
-            pad = keypoints.new_zeros(self.num_persons - m, *keypoints.shape[1:])
-            keypoints = torch.cat([keypoints, pad])
-        return with_keypoints(data, keypoints)
+            pad = keypoints.new_zeros(b, self.num_persons - m, *keypoints.shape[2:])
+            keypoints = torch.cat([keypoints, pad], dim=1)
+        return batch.with_keypoints(keypoints)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.num_persons})"
 
 
-def uniform_frame_indices(num_frames: int, length: int, offsets: np.ndarray | None = None) -> np.ndarray:
+def uniform_frame_indices(
+    num_frames: int | np.ndarray, length: int, offsets: np.ndarray | None = None
+) -> np.ndarray:
     r"""One frame from each of ``length`` equal segments of ``0..num_frames-1``:
 
     .. math:: i_k = \left\lfloor (k + u_k)\, T / L \right\rfloor, \qquad k = 0, \dots, L - 1,
 
     with :math:`u_k` = ``offsets[k]`` in ``[0, 1)``, or :math:`1/2` (segment centres) when ``offsets`` is
-    None. When :math:`T < L` frames repeat (the sequence is stretched in time). Returns ``[L]`` int64.
+    None. When :math:`T < L` frames repeat (the sequence is stretched in time). Returns ``[L]`` int64, or
+    ``[B, L]`` for ``B`` sequences (``num_frames [B]``, ``offsets`` None or ``[B, L]``).
     """
     u = np.full(length, 0.5) if offsets is None else np.asarray(offsets, dtype=np.float64)
-    return np.minimum(((np.arange(length) + u) * num_frames / length).astype(np.int64), num_frames - 1)
+    t = np.asarray(num_frames)[..., None] if np.ndim(num_frames) else num_frames
+    return np.minimum(((np.arange(length) + u) * t / length).astype(np.int64), t - 1)
 
 
 class FixLength(BaseTransform):
@@ -148,16 +187,26 @@ class FixLength(BaseTransform):
         self.length, self.mode, self.training, self.seed = length, mode, training, seed
 
     def forward(self, data: SkeletonData) -> SkeletonData:
-        keypoints = keypoints_of(data)
-        t = keypoints.size(1)
+        if self.training:
+            sample_rng(self.seed, data, _SALT_UNIFORM)  # the sample's index must be set
+        return dense_forward(self, data)
+
+    def dense(self, batch: DenseBatch) -> DenseBatch:
+        keypoints = batch.keypoints  # [B, M, T, V, C]; frames from lengths[b] on are zero
+        b, t = keypoints.size(0), keypoints.size(2)
+        lengths = torch.full((b,), self.length, dtype=torch.long)
         if self.mode == "pad":
             if t >= self.length:
-                return with_keypoints(data, keypoints[:, : self.length])
-            pad = keypoints.new_zeros(keypoints.size(0), self.length - t, *keypoints.shape[2:])
-            return with_keypoints(data, torch.cat([keypoints, pad], dim=1))
-        offsets = sample_rng(self.seed, data, _SALT_UNIFORM).random(self.length) if self.training else None
-        index = torch.from_numpy(uniform_frame_indices(t, self.length, offsets))
-        return with_keypoints(data, keypoints[:, index])
+                return batch.with_keypoints(keypoints[:, :, : self.length], lengths)
+            pad = keypoints.new_zeros(b, keypoints.size(1), self.length - t, *keypoints.shape[3:])
+            return batch.with_keypoints(torch.cat([keypoints, pad], dim=2), lengths)
+        offsets = None
+        if self.training:
+            offsets = np.stack([index_rng(self.seed, i, _SALT_UNIFORM).random(self.length)
+                                for i in batch.index.tolist()])
+        index = torch.from_numpy(uniform_frame_indices(batch.lengths.numpy(), self.length, offsets))  # [B, L]
+        frames = keypoints.transpose(1, 2)[torch.arange(b)[:, None], index]  # [B, L, M, V, C]
+        return batch.with_keypoints(frames.transpose(1, 2), lengths)
 
     def __repr__(self) -> str:
         extra = ", training=True" if self.training else ""
@@ -193,23 +242,26 @@ class Normalize(BaseTransform):
         self.coords, self.scale = coords, scale
 
     def forward(self, data: SkeletonData) -> SkeletonData:
-        layout = get_layout(data.layout)
-        keypoints = keypoints_of(data)
-        present = present_joints(keypoints, self.coords)  # [M, T, V]
-        if not present.any():
-            return data
-        p = keypoints[..., : self.coords]
-        center_seen = present[..., layout.center]
-        center = p[..., layout.center, :][center_seen].mean(0) if center_seen.any() else p[present].mean(0)
-        p = p - center
+        return dense_forward(self, data)
+
+    def dense(self, batch: DenseBatch) -> DenseBatch:
+        layout = get_layout(batch.layout)
+        keypoints = batch.keypoints  # [B, M, T, V, C]
+        present = present_joints(keypoints, self.coords)  # [B, M, T, V]
+        p = keypoints[..., : self.coords]  # zero at missing joints, so plain sums are sums over present ones
+        center_count = sample_sums(present[..., layout.center])[:, None]  # [B, 1]
+        all_count = sample_sums(present)[:, None].clamp(min=1)
+        center = torch.where(center_count > 0, sample_sums(p[..., layout.center, :], 1) / center_count.clamp(min=1),
+                             sample_sums(p, 1) / all_count)  # [B, coords]
+        p = p - center[:, None, None, None]
         if self.scale:
             i, j = layout.edge_index()[:, : len(layout.bones)]  # each bone once (cached per layout)
-            both = present[..., i] & present[..., j]
-            if both.any():
-                length = (p[..., i, :] - p[..., j, :]).norm(dim=-1)[both].mean()
-                p = p / length if length > 0 else p
+            both = present.index_select(-1, i) & present.index_select(-1, j)  # [B, M, T, E]
+            bone = torch.linalg.vector_norm(p.index_select(-2, i) - p.index_select(-2, j), dim=-1) * both
+            length = sample_sums(bone) / sample_sums(both).clamp(min=1)
+            p = p / torch.where(length > 0, length, 1.0)[:, None, None, None, None]  # no bone seen: no scaling
         p = p * present[..., None]
-        return with_keypoints(data, torch.cat([p, keypoints[..., self.coords :]], dim=-1))
+        return batch.with_keypoints(torch.cat([p, keypoints[..., self.coords :]], dim=-1))
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(coords={self.coords}, scale={self.scale})"
@@ -241,6 +293,16 @@ class OccludeJoints(BaseTransform):
         occluded = sample_rng(self.seed, data, _SALT_OCCLUDE).random(data.x.size(0)) < self.p  # node m*V+v
         data.x = data.x.masked_fill(torch.from_numpy(occluded)[:, None, None], 0.0)
         return data
+
+    def dense(self, batch: DenseBatch) -> DenseBatch:
+        """:meth:`forward` on every sample of ``batch``: the same draws, node ``m * V + v`` <-> ``[m, v]``."""
+        if self.p == 0:
+            return batch
+        b, m, _, v, _ = batch.keypoints.shape
+        occluded = np.stack([index_rng(self.seed, i, _SALT_OCCLUDE).random(m * v) < self.p
+                             for i in batch.index.tolist()])
+        mask = torch.from_numpy(occluded).view(b, m, 1, v, 1)
+        return batch.with_keypoints(batch.keypoints.masked_fill(mask, 0.0))
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(p={self.p}, seed={self.seed})"

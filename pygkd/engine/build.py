@@ -18,15 +18,17 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader as TorchLoader
 from torch.utils.data import Dataset, Sampler
 from torch_geometric.loader import DataLoader
 from torch_geometric.transforms import BaseTransform, Compose
 
 from ..data import lq_synthesis, transforms
-from ..data.dataset import PairDataset, SkeletonDataset, hq_keep_mask, load_graph
+from ..data.dataset import BatchedView, PairDataset, SkeletonDataset, collated, hq_keep_mask, load_graph
 from ..data.raw import DataFormatError
 from ..data.readers import read_dataset
 from ..data.store import PreparedDataset, prepare
+from ..data.stored_lq import STORED_LQ, stored_lq
 from ..nn.registry import import_object
 from ..skeleton import get_layout
 from .checkpoint import ModelCard
@@ -166,12 +168,29 @@ def split_indices(prepared: PreparedDataset, split: str, key: str) -> np.ndarray
         raise ConfigError(f"{key}: {prepared.root} has no split {split!r}; its splits: {splits}") from None
 
 
+def stream_source(
+    cfg: Mapping, prepared: PreparedDataset, stream: str, train: bool, occlusion: float = 0.0
+) -> tuple[PreparedDataset, str, BaseTransform | None]:
+    """Where ``data.<stream>`` is read from: ``(prepared dataset, stored stream, transform)``.
+
+    When the transform opens with a ``SynthesizeLQ`` and ``data.store_lq`` is on, the synthesis is stored
+    once (:func:`pygkd.data.stored_lq.stored_lq`, beside the prepared data) and the rest of the transform
+    reads that copy's stream: the same values, without synthesising every sample in every epoch.
+    """
+    transform = stream_transform(cfg, stream, train, occlusion)
+    name = stored_stream(cfg, prepared, stream)
+    steps = transform.transforms if transform is not None else []
+    if cfg["data"]["store_lq"] and steps and isinstance(steps[0], lq_synthesis.SynthesizeLQ):
+        return stored_lq(prepared, name, steps[0]), STORED_LQ, Compose(steps[1:]) if steps[1:] else None
+    return prepared, name, transform
+
+
 def skeleton_dataset(
     cfg: Mapping, prepared: PreparedDataset, indices: np.ndarray, stream: str, train: bool, occlusion: float = 0.0
 ) -> SkeletonDataset:
     """The graphs of ``data.<stream>`` for ``indices``, with the training or test transform."""
-    transform = stream_transform(cfg, stream, train, occlusion)
-    return SkeletonDataset(prepared, indices, stored_stream(cfg, prepared, stream), transform)
+    source, name, transform = stream_source(cfg, prepared, stream, train, occlusion)
+    return SkeletonDataset(source, indices, name, transform)
 
 
 def stored_stream(cfg: Mapping, prepared: PreparedDataset, section: str) -> str:
@@ -185,11 +204,11 @@ def stored_stream(cfg: Mapping, prepared: PreparedDataset, section: str) -> str:
 
 def pair_dataset(cfg: Mapping, prepared: PreparedDataset, indices: np.ndarray, paired: np.ndarray) -> PairDataset:
     """LQ/HQ training pairs of ``indices``; ``paired[k]`` False makes sample ``k`` solitary."""
-    data = cfg["data"]
+    source, lq_stream, lq_transform = stream_source(cfg, prepared, "lq", train=True)
     return PairDataset(
-        prepared, indices,
-        lq=(stored_stream(cfg, prepared, "lq"), stream_transform(cfg, "lq", train=True)),
-        hq=(data["hq"]["stream"], stream_transform(cfg, "hq", train=True)),
+        source, indices,
+        lq=(lq_stream, lq_transform),
+        hq=(cfg["data"]["hq"]["stream"], stream_transform(cfg, "hq", train=True)),
         hq_mask=paired,
     )
 
@@ -237,13 +256,22 @@ def describe_transforms(specs: Sequence[Mapping[str, Any]]) -> str:
     return " > ".join(steps) or "none"
 
 
-def train_loader(dataset: Dataset, batch_sampler: Sampler, num_workers: int) -> DataLoader:
+def train_loader(dataset: Dataset, batch_sampler: Sampler, num_workers: int, pin_memory: bool = False) -> TorchLoader:
+    """Batches of ``batch_sampler``; a :class:`SkeletonDataset` is read a whole batch at a time
+    (:meth:`SkeletonDataset.batch`), other datasets per sample and collated by PyG."""
+    if isinstance(dataset, SkeletonDataset):
+        return TorchLoader(BatchedView(dataset), batch_sampler=batch_sampler, collate_fn=collated,
+                           num_workers=num_workers, persistent_workers=num_workers > 0, pin_memory=pin_memory)
     return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=num_workers,
-                      persistent_workers=num_workers > 0)
+                      persistent_workers=num_workers > 0, pin_memory=pin_memory)
 
 
-def eval_loader(dataset: Dataset, batch_size: int, num_workers: int) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+def eval_loader(dataset: Dataset, batch_size: int, num_workers: int, pin_memory: bool = False) -> TorchLoader:
+    """Batches of ``batch_size`` in dataset order, read as :func:`train_loader` reads them."""
+    if isinstance(dataset, SkeletonDataset):
+        return TorchLoader(BatchedView(dataset), batch_size=batch_size, shuffle=False, collate_fn=collated,
+                           num_workers=num_workers, pin_memory=pin_memory)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=pin_memory)
 
 
 def batch_sampler(stage: Mapping, labels: np.ndarray, seed: int) -> Sampler:

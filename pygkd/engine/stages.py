@@ -302,8 +302,9 @@ def _fit(
     precision = _precision(cfg, device)
     model = model.to(device)
     optimizer, scheduler = optimizer_and_scheduler(model, stage)
-    loader = train_loader(train_set, batch_sampler(stage, train_set.labels, cfg["seed"]), cfg["num_workers"])
-    val_loader = eval_loader(val_set, cfg["eval"]["batch_size"], cfg["num_workers"])
+    pin = device.type == "cuda"  # page-locked batches copy to the GPU asynchronously
+    loader = train_loader(train_set, batch_sampler(stage, train_set.labels, cfg["seed"]), cfg["num_workers"], pin)
+    val_loader = eval_loader(val_set, cfg["eval"]["batch_size"], cfg["num_workers"], pin)
     run_dir = getattr(RunPaths.of(cfg), card.role)
     _claim_run_dir(run_dir, card.role, resume, overwrite)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,26 +1,19 @@
 """The prepared datasets a grid trains on: prepared once per results folder, optionally sliced to a few
 samples per class (smoke budgets), and with a synthesised LQ stream written out once per (severity, seed).
 
-Writing the LQ stream out is an exact shortcut: :class:`~pygkd.data.lq_synthesis.SynthesizeLQ` draws its
-degradation from ``(seed, sample index)``, so the stored stream equals what the transform would return
-in every epoch, and the samples keep their indices. It takes the synthesis (the costliest transform, about
-15 ms per sample on one CPU core) out of the training loop.
+Writing the LQ stream out (:func:`pygkd.data.stored_lq.stored_lq`) is an exact shortcut; here the config
+itself is rewritten to read the stored stream, so that a grid's run folders record it.
 """
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Iterator, Mapping
 
-import numpy as np
-
-from ..data.dataset import load_graph
-from ..data.raw import RawDataset, RawSample, StreamInfo
+from ..data.raw import RawDataset, RawSample
 from ..data.readers import read_dataset
-from ..data.store import PreparedDataset, prepare
-from ..data.transforms import keypoints_of
+from ..data.store import PreparedDataset, prepare, raw_of_prepared
+from ..data.stored_lq import STORED_LQ, stored_lq
 from ..engine.build import build_transform
 from ..engine.config import ConfigError
 
@@ -84,59 +77,11 @@ def with_stored_lq(cfg: Mapping, folder: Path) -> dict:
     if spec is None:
         return dict(cfg)
     cfg = copy.deepcopy(dict(cfg))
-    data, seed = cfg["data"], cfg["seed"]
-    digest = hashlib.sha256(json.dumps([spec, data["lq"]["stream"], seed], sort_keys=True).encode()).hexdigest()[:10]
-    path = folder / f"lq-{spec.get('severity', 'default')}-seed{seed}-{digest}"
-    if not path.exists():
-        prepare(_synthesised(PreparedDataset(data["prepared"]), data["lq"]["stream"], spec, seed), path,
-                progress=False)
-    data["prepared"], data["lq"]["stream"] = str(path), "lq"
+    data = cfg["data"]
+    synthesis = build_transform([spec], cfg["seed"]).transforms[0]
+    stored = stored_lq(PreparedDataset(data["prepared"]), data["lq"]["stream"], synthesis, folder)
+    data["prepared"], data["lq"]["stream"] = str(stored.root), STORED_LQ
     for key in ("transforms", "train_transforms"):
         if data["lq"][key] is not None:
             data["lq"][key] = data["lq"][key][1:]
     return cfg
-
-
-def raw_of_prepared(
-    prepared: PreparedDataset, extra: Callable[[int], np.ndarray | None] | None = None,
-    extra_info: StreamInfo | None = None, notes: dict | None = None,
-) -> RawDataset:
-    """A prepared dataset read back as a reader's output (to slice it or add a stream), samples in order.
-
-    Args:
-        extra: ``i -> [M, T, V, C]`` keypoints of sample ``i`` in an added stream ``lq`` (None: it lacks it).
-        extra_info: that stream's layout and channels.
-        notes: replace the dataset's notes.
-    """
-    membership: list[list[str]] = [[] for _ in range(len(prepared))]
-    for name in prepared.split_names:
-        for i in prepared.split(name):
-            membership[i].append(name)
-
-    def samples() -> Iterator[RawSample]:
-        for i in range(len(prepared)):
-            streams = {name: prepared.keypoints(name, i) for name in prepared.streams if prepared.has(name, i)}
-            added = extra(i) if extra is not None else None
-            if added is not None:
-                streams["lq"] = added
-            yield RawSample(prepared.sample_ids[i], int(prepared.labels[i]), streams, tuple(membership[i]),
-                            prepared.meta(i))
-
-    streams = {name: StreamInfo(s.layout, s.channels) for name, s in prepared.streams.items()}
-    if extra_info is not None:
-        streams["lq"] = extra_info
-    return RawDataset(prepared.name, prepared.class_names, streams, samples, len(prepared), prepared.skipped,
-                      prepared.notes if notes is None else notes)
-
-
-def _synthesised(prepared: PreparedDataset, source: str, spec: dict, seed: int) -> RawDataset:
-    """``prepared`` with an extra stream ``lq``: ``spec`` (a SynthesizeLQ) applied to stream ``source``."""
-    transform = build_transform([spec], seed)
-    probe = load_graph(prepared, source, int(np.flatnonzero(prepared.frame_counts(source))[0]), transform)
-
-    def synthesised(i: int) -> np.ndarray | None:
-        return keypoints_of(load_graph(prepared, source, i, transform)).numpy() if prepared.has(source, i) else None
-
-    info = StreamInfo(probe.layout, ("x", "y", "score")[: probe.x.size(-1)])
-    notes = {**prepared.notes, "lq": f"{spec} of stream {source!r}, seed {seed}"}
-    return raw_of_prepared(prepared, synthesised, info, notes)
