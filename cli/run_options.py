@@ -16,9 +16,10 @@ import click
 
 from pygkd.data.raw import DataFormatError
 from pygkd.engine.config import DEFAULT_CONFIG, ConfigError, available_configs, load_config
+from pygkd.engine.distributed import PeerLost, peer_errors
 from pygkd.skeleton import LayoutError
 
-USER_ERRORS = (ConfigError, DataFormatError, LayoutError, FileNotFoundError)
+USER_ERRORS = (ConfigError, DataFormatError, LayoutError, FileNotFoundError, PeerLost)
 
 
 def run_options(stages: tuple[str, ...] = ()) -> Callable:
@@ -38,7 +39,7 @@ def run_options(stages: tuple[str, ...] = ()) -> Callable:
                 shortcuts.update({f"{stage}.epochs": epochs, f"{stage}.batch_size": batch_size})
             # JSON is YAML: a path stays a string whatever it looks like
             sets = [*overrides, *(f"{k}={json.dumps(v)}" for k, v in shortcuts.items() if v is not None)]
-            with user_errors():
+            with user_errors(), peer_errors():
                 cfg = load_config(config, sets)
                 return command(cfg=cfg, **kwargs)
 

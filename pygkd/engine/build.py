@@ -30,7 +30,8 @@ from ..nn.registry import import_object
 from ..skeleton import get_layout
 from .checkpoint import ModelCard
 from .config import ConfigError
-from .samplers import ClassAwareBatchSampler, RandomBatchSampler
+from .distributed import World
+from .samplers import ClassAwareBatchSampler, RandomBatchSampler, ShardedBatchSampler, ShardSampler
 
 STREAM_OF_ROLE = {"teacher": "hq", "student": "lq"}  # the data.<hq|lq> section a role's network reads
 
@@ -171,15 +172,20 @@ def train_loader(dataset: Dataset, batch_sampler: Sampler, num_workers: int) -> 
                       persistent_workers=num_workers > 0)
 
 
-def eval_loader(dataset: Dataset, batch_size: int, num_workers: int) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+def eval_loader(dataset: Dataset, batch_size: int, num_workers: int, world: World = World()) -> DataLoader:
+    """``dataset`` in order; with several processes, only ``world.rank``'s contiguous shard (:class:`ShardSampler`)."""
+    sampler = ShardSampler(len(dataset), world.rank, world.size) if world.size > 1 else None
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, sampler=sampler, num_workers=num_workers)
 
 
-def batch_sampler(stage: Mapping, labels: np.ndarray, seed: int) -> Sampler:
-    """``stage.sampler`` (``class_aware`` or ``random``; the teacher has no such key: ``random``)."""
+def batch_sampler(stage: Mapping, labels: np.ndarray, seed: int, world: World = World()) -> Sampler:
+    """``stage.sampler`` (``class_aware`` or ``random``; the teacher has no such key: ``random``); with several
+    processes, ``world.rank``'s slice of each of its global batches."""
     if stage.get("sampler", "random") == "class_aware":
-        return ClassAwareBatchSampler(labels, stage["batch_size"], stage["samples_per_class"], seed)
-    return RandomBatchSampler(len(labels), stage["batch_size"], seed)
+        batches = ClassAwareBatchSampler(labels, stage["batch_size"], stage["samples_per_class"], seed)
+    else:
+        batches = RandomBatchSampler(len(labels), stage["batch_size"], seed)
+    return ShardedBatchSampler(batches, world.rank, world.size) if world.size > 1 else batches
 
 
 def optimizer_and_scheduler(

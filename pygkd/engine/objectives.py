@@ -5,6 +5,12 @@
 * ``pmsc``: the part-level multi-sample contrastive loss on part features, weighted by ``E`` (Eqs. 6-11);
 * ``global_msc``: the same contrastive loss on global features, without ``E``;
 * ``kl``: KL divergence of softened logits, on the samples that keep their HQ match.
+
+With several processes each term is this rank's :func:`~.distributed.share` of the global batch's mean
+(the mean itself in one process), so that DistributedDataParallel's averaged gradient is the gradient of
+the single-process loss of the global batch. The contrastive terms read the teacher rows of the whole
+global batch (:func:`~.teaching.gather_teaching`): each student row meets the positive and negative sets
+it would meet in one process, and Eq. 11's mean runs over the defined samples of all ranks.
 """
 from __future__ import annotations
 
@@ -15,9 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
-from ..kd import global_msc_loss, kl_loss, pmsc_loss
+from ..kd import defined_samples, global_msc_loss, kl_loss, pmsc_loss
 from ..nn import BackboneOutput
-from .teaching import Teaching
+from .distributed import mean_share, share, total, unwrap
+from .teaching import Teaching, gather_teaching
 from .trainer import StepOutput, dense_input
 
 # which teacher output each distillation loss reads
@@ -51,13 +58,17 @@ class Distillation:
             raise ValueError("the pmsc loss needs the part matrix E")
 
     def __call__(self, student: BackboneOutput, batch: Batch) -> Tensor:
+        """``L_kd`` of the batch (this rank's share of it, see the module docstring)."""
         t = self.teacher(batch)
+        if self.loss == "kl":
+            paired = t.pair >= 0
+            return mean_share(kl_loss(student.logits[paired], t.out[t.pair[paired]], self.temperature), paired.sum())
+        t = gather_teaching(t)
         if self.loss == "pmsc":
-            return pmsc_loss(student.part, t.out, batch.y, t.y, t.pair, self.E, self.w)
-        if self.loss == "global_msc":
-            return global_msc_loss(student.feature, t.out, batch.y, t.y, t.pair, self.w)
-        paired = t.pair >= 0
-        return kl_loss(student.logits[paired], t.out[t.pair[paired]], self.temperature)
+            loss = pmsc_loss(student.part, t.out, batch.y, t.y, t.pair, self.E, self.w)
+        else:
+            loss = global_msc_loss(student.feature, t.out, batch.y, t.y, t.pair, self.w)
+        return mean_share(loss, defined_samples(batch.y, t.y, t.pair, self.w).sum())
 
 
 class TrainingObjective:
@@ -73,12 +84,13 @@ class TrainingObjective:
         self.input_key, self.distill = input_key, distill
 
     def __call__(self, model: nn.Module, batch: Batch) -> StepOutput:
-        out = model(dense_input(batch[self.input_key], batch.num_graphs, model.layout.num_joints))
-        ce = F.cross_entropy(out.logits, batch.y)
+        out = model(dense_input(batch[self.input_key], batch.num_graphs, unwrap(model).layout.num_joints))
+        batch_size = total(batch.num_graphs)
+        ce = share(F.cross_entropy(out.logits, batch.y, reduction="sum"), batch_size)
         terms = {"ce": ce.detach()}
         loss = ce
         if self.distill is not None:
             kd = self.distill(out, batch)
             terms[self.distill.loss] = kd.detach()
             loss = ce + self.distill.alpha * kd
-        return StepOutput(loss, out.logits.detach(), batch.y, terms)
+        return StepOutput(loss, out.logits.detach(), batch.y, terms, batch_size)

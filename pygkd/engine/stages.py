@@ -12,6 +12,10 @@ A run directory (``cfg["out"]``, e.g. ``runs/demo``) collects them::
 2. :func:`compute_part_matrix`: E from the trained teacher and those same skeletons (Eqs. 12-13);
 3. :func:`train_student`: the student on LQ training skeletons, ``L_c + alpha * L_kd`` (Eq. 4);
 4. :func:`evaluate_model`: a trained network on a split, optionally with test-time joint occlusion.
+
+Each stage runs data-parallel when started by ``torchrun`` (:mod:`.distributed`): every rank trains on its
+slice of each global batch, or scores its shard of a split, and rank 0 alone writes the run directory,
+which must therefore be one folder that every node sees (a shared file system) for the later stages.
 """
 from __future__ import annotations
 
@@ -28,8 +32,10 @@ from torch.utils.data import Dataset
 
 from ..data.dataset import SkeletonDataset
 from ..data.store import PreparedDataset
-from ..kd import PartMatrix
+from ..kd import PartMatrix, part_error_rates
 from ..nn import resolve_device
+from ..nn.sync_batchnorm import convert_sync_batchnorm
+from . import distributed
 from .build import (
     STREAM_OF_ROLE,
     TrainingSamples,
@@ -149,13 +155,16 @@ def compute_part_matrix(cfg: Mapping, checkpoint: str | Path | None = None) -> P
     indices, _ = TrainingSamples.of(cfg, prepared).for_role("teacher", use_solitary=False)
     dataset = skeleton_dataset(cfg, prepared, indices, "hq", train=False)
     _check_card(card, dataset, checkpoint or paths.teacher_checkpoint(cfg))
-    loader = eval_loader(dataset, cfg["matrix"]["batch_size"], cfg["num_workers"])
+    loader = eval_loader(dataset, cfg["matrix"]["batch_size"], cfg["num_workers"], distributed.world())
     batches = ((dense_input(b.x, b.num_graphs, card.layout.num_joints), b.y) for b in loader)
-    matrix = PartMatrix.compute(model, batches, card.layout.part_index(), card.class_names, device)
-    heatmap = importlib.util.find_spec("matplotlib") is not None
-    if not heatmap:
-        warnings.warn("matplotlib is not installed: no heatmap.png (pip install matplotlib)", stacklevel=2)
-    matrix.save(paths.matrix, heatmap=heatmap)
+    errors, counts = part_error_rates(model, batches, card.layout.part_index(), device)
+    matrix = PartMatrix.from_errors(distributed.all_sum(errors), distributed.all_sum(counts), card.class_names)
+    if distributed.world().is_main:
+        heatmap = importlib.util.find_spec("matplotlib") is not None
+        if not heatmap:
+            warnings.warn("matplotlib is not installed: no heatmap.png (pip install matplotlib)", stacklevel=2)
+        matrix.save(paths.matrix, heatmap=heatmap)
+    distributed.barrier()
     return matrix
 
 
@@ -190,24 +199,30 @@ def evaluate_model(
     indices = split_indices(prepared, split, key)
     dataset = skeleton_dataset(cfg, prepared, indices, STREAM_OF_ROLE[card.role], train=False, occlusion=occlusion)
     _check_card(card, dataset, path)
-    loader = eval_loader(dataset, cfg["eval"]["batch_size"], cfg["num_workers"])
+    loader = eval_loader(dataset, cfg["eval"]["batch_size"], cfg["num_workers"], distributed.world())
     metrics = evaluate(model, loader, card.num_classes, device, desc=f"eval {card.role}")
     report = {
         "role": card.role, "checkpoint": str(path), "epoch": state["epoch"], "split": split,
         "occlusion": occlusion, "seed": cfg["seed"], **metrics,
         "per_class": dict(zip(card.class_names, metrics["per_class"])), "class_names": card.class_names,
     }
-    paths.eval.mkdir(parents=True, exist_ok=True)
-    suffix = f"_op{occlusion:g}" if occlusion else ""
-    (paths.eval / f"{card.role}_{split}{suffix}.json").write_text(json.dumps(report, indent=1))
+    if distributed.world().is_main:
+        paths.eval.mkdir(parents=True, exist_ok=True)
+        suffix = f"_op{occlusion:g}" if occlusion else ""
+        (paths.eval / f"{card.role}_{split}{suffix}.json").write_text(json.dumps(report, indent=1))
+    distributed.barrier()
     return report
 
 
 def _device(cfg: Mapping) -> torch.device:
-    """The config's ``device``; sets torch's CPU ``threads`` first when the config gives a number."""
+    """The config's ``device`` (under torchrun: this rank's, after joining the process group); sets torch's
+    CPU ``threads`` first when the config gives a number."""
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
-    return resolve_device(cfg["device"])
+    try:
+        return distributed.init(resolve_device(cfg["device"]), cfg["dist_timeout_s"])
+    except ValueError as err:
+        raise ConfigError(f"device: {err}") from None
 
 
 def _val_set(cfg: Mapping, prepared: PreparedDataset, stream: str) -> SkeletonDataset:
@@ -223,13 +238,17 @@ def _fit(
     """Train ``model`` for ``cfg[card.role]`` into ``<out>/<role>/``."""
     stage = cfg[card.role]
     device = _device(cfg)
+    world = distributed.world()
     model = model.to(device)
+    if cfg["sync_batchnorm"] and world.size > 1:
+        model = convert_sync_batchnorm(model, device)
     optimizer, scheduler = optimizer_and_scheduler(model, stage)
-    loader = train_loader(train_set, batch_sampler(stage, train_set.labels, cfg["seed"]), cfg["num_workers"])
-    val_loader = eval_loader(val_set, cfg["eval"]["batch_size"], cfg["num_workers"])
+    loader = train_loader(train_set, batch_sampler(stage, train_set.labels, cfg["seed"], world), cfg["num_workers"])
+    val_loader = eval_loader(val_set, cfg["eval"]["batch_size"], cfg["num_workers"], world)
     run_dir = getattr(RunPaths.of(cfg), card.role)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, run_dir / "config.yaml")
+    if world.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_config(cfg, run_dir / "config.yaml")
     return fit(
         model, objective, loader, optimizer, scheduler,
         lambda m: evaluate(m, val_loader, card.num_classes, device, desc="validate"),
