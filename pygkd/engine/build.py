@@ -30,6 +30,7 @@ from ..nn.registry import import_object
 from ..skeleton import get_layout
 from .checkpoint import ModelCard
 from .config import ConfigError
+from . import distributed
 from .distributed import World
 from .samplers import ClassAwareBatchSampler, RandomBatchSampler, ShardedBatchSampler, ShardSampler
 
@@ -42,17 +43,22 @@ def prepared_path(cfg: Mapping) -> Path:
 
 
 def load_prepared(cfg: Mapping) -> PreparedDataset:
-    """The config's prepared dataset; prepared first from ``data.reader`` when it does not exist yet."""
+    """The config's prepared dataset; prepared first from ``data.reader`` (by rank 0 alone, when there are
+    several processes) when it does not exist yet."""
     data = cfg["data"]
     path = prepared_path(cfg)
-    if not path.exists():
+    missing = not path.exists()
+    distributed.barrier()  # with several processes: every rank has looked before rank 0 prepares
+    if missing:
         if not data["reader"]:
             raise ConfigError(
                 f"data.prepared: {path} does not exist; run `pygkd prepare` first, or set data.reader "
                 "(and data.root) so that the run prepares it"
             )
-        reader = get_reader(data["reader"])
-        prepare(reader(Path(data["root"]) if data["root"] else None, **data["reader_options"]), path)
+        if distributed.world().is_main:
+            reader = get_reader(data["reader"])
+            prepare(reader(Path(data["root"]) if data["root"] else None, **data["reader_options"]), path)
+        distributed.barrier()
     return PreparedDataset(path)
 
 

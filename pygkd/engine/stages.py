@@ -94,6 +94,7 @@ class RunPaths:
 def train_teacher(cfg: Mapping, resume: bool = False) -> dict:
     """Train the teacher (``teacher.*`` keys); returns the metrics record of its best epoch."""
     seed_everything(cfg["seed"])
+    _device(cfg)  # joins the process group under torchrun, before the data are read (or prepared by rank 0)
     prepared = load_prepared(cfg)
     indices, _ = TrainingSamples.of(cfg, prepared).for_role("teacher", use_solitary=False)
     val_set = _val_set(cfg, prepared, "hq")
