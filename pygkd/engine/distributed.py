@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Iterator
@@ -176,13 +177,19 @@ def barrier() -> None:
 
 @contextlib.contextmanager
 def peer_errors() -> Iterator[None]:
-    """Turn the failure of a collective (a peer died, or did not answer within the timeout) into :class:`PeerLost`."""
+    """Turn the failure of a collective (a peer died, or did not answer within the timeout) into :class:`PeerLost`.
+
+    NCCL raises ``torch.distributed.DistError``; gloo a ``RuntimeError`` that names its source file in gloo.
+    """
     try:
         yield
-    except dist.DistError as err:
+    except RuntimeError as err:
+        text = str(err).strip()
+        if not (isinstance(err, dist.DistError) or "gloo" in text.split(" ", 1)[0]):
+            raise
         w = world()
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        detail = re.sub(r"^\[[^\]]*\]\s*", "", text.splitlines()[0] if text else type(err).__name__).split(". ")[0]
         raise PeerLost(
-            f"rank {w.rank} of {w.size}: another process of the run stopped or stopped answering ({first}); "
-            "this one stops too; rerun with --resume to continue from the last checkpoint"
+            f"rank {w.rank} of {w.size}: another process of the run stopped or stopped answering ({detail}); "
+            "rerun with --resume to continue from the last checkpoint"
         ) from None

@@ -8,6 +8,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from pygkd.engine import distributed
+from pygkd.engine.distributed import PeerLost
 from pygkd.engine.objectives import TEACHER_OUTPUT, Distillation
 from pygkd.engine.samplers import ClassAwareBatchSampler, RandomBatchSampler, ShardedBatchSampler, ShardSampler
 from pygkd.engine.teaching import Teaching, pair_rows
@@ -49,6 +50,20 @@ def test_shard_sampler_covers_every_sample_once_in_order():
         assert sum(shards, []) == list(range(5))
     with pytest.raises(ValueError, match="rank 2 of 2"):
         ShardSampler(5, 2, 2)
+
+
+def test_only_collective_failures_become_peer_lost():
+    with pytest.raises(ValueError, match="not a collective"), distributed.peer_errors():
+        raise ValueError("not a collective")
+    with pytest.raises(RuntimeError, match="^shape mismatch$"), distributed.peer_errors():
+        raise RuntimeError("shape mismatch")
+    gloo = ("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:11698: Connection "
+            "reset by peer. This is typically caused by a remote worker hanging.\nmore lines")
+    with pytest.raises(PeerLost) as lost, distributed.peer_errors():
+        raise RuntimeError(gloo)
+    assert str(lost.value) == ("rank 0 of 1: another process of the run stopped or stopped answering (Read error "
+                               "[127.0.0.1]:11698: Connection reset by peer); rerun with --resume to continue from "
+                               "the last checkpoint")
 
 
 def test_one_process_helpers_are_the_identity():
@@ -149,6 +164,14 @@ def _worker(rank, world_size, init_file):
             torch.testing.assert_close(p.grad, grad, rtol=1e-9, atol=1e-12)
         for buffer, b in zip(buffers, model.module.buffers()):  # the running statistics too
             torch.testing.assert_close(b, buffer, rtol=1e-9, atol=1e-12)
+
+        # a rank that dies: the next collective of the other one fails at once, in one line
+        distributed.barrier()
+        if rank == 1:
+            os._exit(0)
+        with pytest.raises(PeerLost, match=r"^rank 0 of 2: another process of the run stopped .*--resume[^\n]*$"):
+            with distributed.peer_errors():
+                distributed.all_sum(torch.ones(1))
     finally:
         dist.destroy_process_group()
 
