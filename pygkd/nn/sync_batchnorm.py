@@ -12,8 +12,8 @@ process would) and the gradients of the statistics are summed over the processes
 
 with :math:`n` the values per channel of all ranks :math:`r`. On CUDA (NCCL) this is torch's
 ``SyncBatchNorm``; torch refuses it on CPU tensors (and DistributedDataParallel refuses it in a CPU model),
-so for gloo :class:`GlooSyncBatchNorm` sums the per-channel moments with a differentiable ``all_reduce``
-(:class:`AllReduceSum`), whose backward all-reduces the gradients as torch's CUDA kernel does.
+so for gloo :class:`GlooSyncBatchNorm` sums the per-channel moments with one differentiable ``all_reduce``
+(:class:`AllReduceSum`), whose backward all-reduces their gradients (one more), as torch's CUDA kernel does.
 Evaluation and single-process training use plain batch norm either way.
 """
 from __future__ import annotations
@@ -57,12 +57,16 @@ class GlooSyncBatchNorm(_BatchNorm):
                 factor = 1.0 / float(self.num_batches_tracked)
         dims = [0, *range(2, input.dim())]
         shape = [1, -1] + [1] * (input.dim() - 2)
-        count = torch.tensor(float(input.numel() // input.size(1)), dtype=torch.float64)
-        dist.all_reduce(count)
-        n = float(count)
-        mean = AllReduceSum.apply(input.sum(dims)) / n
+        # one all-reduce of [sum, sum of squares, count] per channel, about a shift (the running mean, the same
+        # on every rank) that keeps E[d^2] - E[d]^2 from cancelling; its backward is one all-reduce too
+        shift = self.running_mean.detach().clone() if self.track_running_stats else input.new_zeros(input.size(1))
+        d = input - shift.view(shape)
+        count = input.new_full((1,), input.numel() // input.size(1))
+        moments = AllReduceSum.apply(torch.cat([d.sum(dims), d.square().sum(dims), count]))
+        n = float(moments[-1])
+        d_mean, d_square = moments[: input.size(1)] / n, moments[input.size(1) : -1] / n
+        mean, var = shift + d_mean, (d_square - d_mean.square()).clamp(min=0)
         centred = input - mean.view(shape)
-        var = AllReduceSum.apply(centred.square().sum(dims)) / n
         out = centred * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
