@@ -18,10 +18,16 @@ time and, as a cross-check that is less sensitive to other processes, the ratio 
     python benchmarks/backbone_speed.py                # full table (about 4 minutes on 2 quiet cores)
     python benchmarks/backbone_speed.py --runs 3 --batch 4 --frames 32 --infer-frames 64   # smoke run
     python benchmarks/backbone_speed.py --backbone efficientgcn --scale 4 --layouts ntu25   # EfficientGCN-B4
+    python benchmarks/backbone_speed.py --device cuda [--amp] [--compile]   # on a GPU: bfloat16 autocast,
+                                                                            # torch.compile against eager
+
+The outputs are compared in float64 on the CPU; on CUDA each timed step ends with ``torch.cuda.synchronize``
+(the CPU-time columns then measure the host's share only).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import platform
 import statistics
@@ -214,18 +220,32 @@ def interleaved_medians(
     }
 
 
-def train_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
+def precision(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on ``device`` when ``amp``, else float32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_step(model: nn.Module, x: Tensor, y: Tensor, amp: bool = False) -> Callable[[], None]:
     def step() -> None:
         model.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x).logits, y).backward()
+        with precision(x.device, amp):
+            loss = F.cross_entropy(model(x).logits, y)
+        loss.backward()
+        synchronize(x.device)
 
     return step
 
 
-def infer_step(model: nn.Module, x: Tensor) -> Callable[[], None]:
+def infer_step(model: nn.Module, x: Tensor, amp: bool = False) -> Callable[[], None]:
     def step() -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), precision(x.device, amp):
             model(x)
+        synchronize(x.device)
 
     return step
 
@@ -275,11 +295,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--amp", action="store_true", help="bfloat16 autocast (forward) instead of float32")
+    parser.add_argument("--compile", action="store_true", help="time torch.compile of every model")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
 
-    print(f"# torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}, "
+    print(f"# torch {torch.__version__}, {args.threads} threads, {where}, "
           f"{args.backbone} {args.plan if args.backbone == 'stgcn' else f'B{args.scale}'}, "
+          f"{'bfloat16 autocast' if args.amp else 'float32'}, {'torch.compile' if args.compile else 'eager'}, "
           f"median of {args.runs} runs after {args.warmup} warm-up, models interleaved\n")
     print("| layout | V | setting | pygkd ms | dense ms | dense-best ms | pygkd / dense | pygkd / dense-best "
           "| CPU time pygkd / dense | CPU time pygkd / dense-best |")
@@ -294,13 +320,16 @@ def main() -> None:
         if max(errors.values()) >= 1e-5:
             raise SystemExit(f"{name}: outputs disagree with pygkd, relative errors {errors}")
 
-        x = skeletons(args.batch, args.persons, args.frames, v)
-        y = torch.randint(args.classes, (args.batch,))
-        train = interleaved_medians({k: train_step(m, x, y) for k, m in models.items()}, args.warmup, args.runs)
+        models = {k: m.to(device) for k, m in models.items()}
+        timed = {k: torch.compile(m) for k, m in models.items()} if args.compile else models
+        x = skeletons(args.batch, args.persons, args.frames, v).to(device)
+        y = torch.randint(args.classes, (args.batch,)).to(device)
+        steps = {k: train_step(m, x, y, args.amp) for k, m in timed.items()}
+        train = interleaved_medians(steps, args.warmup, args.runs)
         for model in models.values():
             model.eval()
-        x1 = skeletons(1, args.persons, args.infer_frames, v)
-        infer = interleaved_medians({k: infer_step(m, x1) for k, m in models.items()}, args.warmup, args.runs)
+        x1 = skeletons(1, args.persons, args.infer_frames, v).to(device)
+        infer = interleaved_medians({k: infer_step(m, x1, args.amp) for k, m in timed.items()}, args.warmup, args.runs)
 
         print(table_row(name, v, f"train fwd+bwd N={args.batch} M={args.persons} T={args.frames}", train))
         print(table_row(name, v, f"inference N=1 M={args.persons} T={args.infer_frames}", infer))

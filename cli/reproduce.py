@@ -55,8 +55,10 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Results root; the grids of one config and budget go to RESULTS/<config>/<budget>/.")
 @click.option("--max-rows", type=click.IntRange(min=1), help="Stop after this many newly finished rows.")
+@click.option("--occlusion", "occlusions", multiple=True, type=click.FloatRange(0, 1), metavar="OP",
+              help="table1 only: run these occlusion probabilities (repeatable) instead of 0, 0.3 and 0.6.")
 def command(grids: tuple[str, ...], config: str, budget: str, seeds: str | None, severities: tuple[str, ...],
-            overrides: tuple[str, ...], results: Path, max_rows: int | None) -> None:
+            overrides: tuple[str, ...], results: Path, max_rows: int | None, occlusions: tuple[float, ...]) -> None:
     invocation = shlex.join(["pygkd", *sys.argv[1:]])
     chosen_seeds = parse_seeds(seeds)
     with user_errors():
@@ -67,7 +69,7 @@ def command(grids: tuple[str, ...], config: str, budget: str, seeds: str | None,
             asked = list(severities or (None,))
             recorded = recorded_severities(root / name / ROWS_FILE)
             shown = asked + [s for s in recorded if s not in asked]  # other runs' rows stay in the table
-            grid = build_grid(name, asked, chosen_budget.backbones)
+            grid = build_grid(name, asked, chosen_budget.backbones, occlusions)
             runner.run(grid, chosen_seeds, max_rows, command=invocation,
-                       table_grid=build_grid(name, shown, chosen_budget.backbones))
+                       table_grid=build_grid(name, shown, chosen_budget.backbones, occlusions))
             click.echo(f"{root / name / 'table.md'}:\n{(root / name / 'table.md').read_text()}")

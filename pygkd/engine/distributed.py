@@ -108,7 +108,8 @@ def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The network inside a ``DistributedDataParallel`` wrapper (the model itself otherwise)."""
+    """The network inside ``torch.compile`` and ``DistributedDataParallel`` wrappers (the model itself otherwise)."""
+    model = getattr(model, "_orig_mod", model)  # torch.compile's OptimizedModule
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 

@@ -53,7 +53,7 @@ from .build import (
 from .checkpoint import BEST, ModelCard, load_model
 from .config import ConfigError, dump_config
 from .objectives import TEACHER_OUTPUT, Distillation, TrainingObjective
-from .seed import seed_everything
+from .seed import deterministic_mode, seed_everything
 from .teaching import LiveTeacher, TeacherCache
 from .trainer import Objective, dense_input, evaluate, fit
 
@@ -220,6 +220,7 @@ def _device(cfg: Mapping) -> torch.device:
     CPU ``threads`` first when the config gives a number."""
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
+    deterministic_mode(cfg["deterministic"])
     try:
         return distributed.init(resolve_device(cfg["device"]), cfg["dist_timeout_s"])
     except ValueError as err:
@@ -254,7 +255,7 @@ def _fit(
         model, objective, loader, optimizer, scheduler,
         lambda m: evaluate(m, val_loader, card.num_classes, device, desc="validate"),
         epochs=stage["epochs"], run_dir=run_dir, meta={"card": card.to_dict(), "config": dict(cfg)},
-        device=device, amp=cfg["amp"], resume=resume, desc=card.role,
+        device=device, amp=cfg["amp"], resume=resume, desc=card.role, compile=cfg["compile"],
     )
 
 

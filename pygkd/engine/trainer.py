@@ -111,6 +111,7 @@ def fit(
     amp: bool = False,
     resume: bool = False,
     desc: str = "train",
+    compile: bool = False,
 ) -> dict:
     """Train for ``epochs`` epochs (in total, counting those a resumed checkpoint already holds).
 
@@ -124,6 +125,7 @@ def fit(
         meta: stored in every checkpoint (``card``: the :class:`~.checkpoint.ModelCard` dict, ``config``).
         amp: float16 autocast and gradient scaling (CUDA only).
         resume: continue from ``run_dir/checkpoint_last.pt``; its model card must equal ``meta["card"]``.
+        compile: train through ``torch.compile`` of the (data-parallel) model; validation runs eager.
 
     Returns:
         The metrics record of the best epoch (highest validation top-1, the earliest on ties).
@@ -135,6 +137,8 @@ def fit(
     if resume:
         start, best = _restore(run_dir / LAST, meta, model, optimizer, scheduler, scaler)
     trained = data_parallel(model, device)
+    if compile:
+        trained = torch.compile(trained)
     progress = tqdm(range(start, epochs), desc=desc, unit="epoch", initial=start, total=epochs,
                     disable=None if main else True)
     log_file = MetricsLogger(run_dir / METRICS_FILE, keep_epochs=start if resume else None) if main else None

@@ -82,3 +82,9 @@ def test_every_budgets_table3_builds_valid_networks(budget):
 def test_unknown_grid():
     with pytest.raises(KeyError, match="table1"):
         build_grid("table2")
+
+
+def test_table1_at_chosen_occlusions_only():
+    grid = build_grid("table1", occlusions=(0.6,))
+    assert [row.key for row in grid.rows] == ["teacher", "student-op0.6", "kd-op0.6"]
+    assert build_grid("table4", occlusions=(0.6,)).rows == build_grid("table4").rows  # other grids ignore it
