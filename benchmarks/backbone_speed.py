@@ -21,6 +21,11 @@ times; the last column is pygkd's time in that precision over its float32 time.
     python benchmarks/backbone_speed.py --runs 3 --batch 4 --frames 32 --infer-frames 64   # smoke run
     python benchmarks/backbone_speed.py --backbone efficientgcn --scale 4 --layouts ntu25   # EfficientGCN-B4
     python benchmarks/backbone_speed.py --plan paper9 --threads 1 --batch 8     # the paper's network, 1 core
+    python benchmarks/backbone_speed.py --device cuda [--compile]   # on a GPU (float32 and bfloat16 autocast),
+                                                                    # torch.compile against eager
+
+The outputs are compared in float64 on the CPU; on CUDA each timed step ends with ``torch.cuda.synchronize``
+(the CPU-time columns then measure the host's share only).
 """
 from __future__ import annotations
 
@@ -219,12 +224,18 @@ def interleaved_medians(
     }
 
 
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def train_step(model: nn.Module, x: Tensor, y: Tensor, precision: Precision) -> Callable[[], None]:
     def step() -> None:
         model.zero_grad(set_to_none=True)
         with precision.autocast():
             logits = model(x).logits
         F.cross_entropy(logits.float(), y).backward()
+        synchronize(x.device)
 
     return step
 
@@ -233,6 +244,7 @@ def infer_step(model: nn.Module, x: Tensor, precision: Precision) -> Callable[[]
     def step() -> None:
         with torch.inference_mode(), precision.autocast():
             model(x)
+        synchronize(x.device)
 
     return step
 
@@ -285,12 +297,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precisions", nargs="+", choices=["float32", "bfloat16"], default=["float32", "bfloat16"])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--compile", action="store_true", help="time torch.compile of every model")
     args = parser.parse_args()
-    precisions = [Precision(name, "cpu") for name in args.precisions]
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    precisions = [Precision(name, device.type) for name in args.precisions]
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
 
-    print(f"# torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}, "
+    print(f"# torch {torch.__version__}, {args.threads} threads, {where}, "
           f"{args.backbone} {args.plan if args.backbone == 'stgcn' else f'B{args.scale}'}, "
+          f"{'torch.compile' if args.compile else 'eager'}, "
           f"median of {args.runs} runs after {args.warmup} warm-up, models interleaved\n")
     print("| layout | V | setting | precision | pygkd ms | dense ms | dense-best ms | pygkd / dense "
           "| pygkd / dense-best | CPU time pygkd / dense | CPU time pygkd / dense-best | pygkd / its float32 |")
@@ -305,15 +322,17 @@ def main() -> None:
         if max(errors.values()) >= 1e-5:
             raise SystemExit(f"{name}: outputs disagree with pygkd, relative errors {errors}")
 
-        x = skeletons(args.batch, args.persons, args.frames, v)
-        y = torch.randint(args.classes, (args.batch,))
+        models = {k: m.to(device) for k, m in models.items()}
+        timed = {k: torch.compile(m) for k, m in models.items()} if args.compile else models
+        x = skeletons(args.batch, args.persons, args.frames, v).to(device)
+        y = torch.randint(args.classes, (args.batch,)).to(device)
         train = interleaved_medians({f"{k}@{p.name}": train_step(m, x, y, p) for p in precisions
-                                     for k, m in models.items()}, args.warmup, args.runs)
+                                     for k, m in timed.items()}, args.warmup, args.runs)
         for model in models.values():
             model.eval()
-        x1 = skeletons(1, args.persons, args.infer_frames, v)
+        x1 = skeletons(1, args.persons, args.infer_frames, v).to(device)
         infer = interleaved_medians({f"{k}@{p.name}": infer_step(m, x1, p) for p in precisions
-                                     for k, m in models.items()}, args.warmup, args.runs)
+                                     for k, m in timed.items()}, args.warmup, args.runs)
 
         for p in precisions:
             print(table_row(name, v, f"train fwd+bwd N={args.batch} M={args.persons} T={args.frames}", train, p.name))

@@ -57,11 +57,13 @@ def describe(err: BaseException) -> tuple[str, int] | None:
     from pygkd.data.raw import DataFormatError
     from pygkd.engine.checkpoint import RunStateError
     from pygkd.engine.config import ConfigError
+    from pygkd.engine.distributed import PeerLost
     from pygkd.nn.registry import UntrustedCodeError
     from pygkd.skeleton import LayoutError
 
     # library errors whose message already names the file (or key) and what was expected
-    input_errors = (ConfigError, DataFormatError, LayoutError, FileNotFoundError, FileExistsError, FloatingPointError)
+    input_errors = (ConfigError, DataFormatError, LayoutError, FileNotFoundError, FileExistsError, FloatingPointError,
+                    PeerLost)
     if isinstance(err, RunStateError):
         return str(err), EXIT_RUN_STATE
     if isinstance(err, UntrustedCodeError):
@@ -103,9 +105,13 @@ def _last_line(message: str) -> str:
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn an expected failure into a :class:`CommandError` (one line, its exit code); a bug into one line
-    with exit code 70. With ``--debug`` the traceback is printed first."""
+    with exit code 70. With ``--debug`` the traceback is printed first. In a run of several processes, a
+    failed collective (a peer died) is :class:`~pygkd.engine.distributed.PeerLost` first."""
+    from pygkd.engine.distributed import peer_errors
+
     try:
-        yield
+        with peer_errors():
+            yield
     except (click.ClickException, click.exceptions.Exit, click.Abort):
         raise
     except KeyboardInterrupt:

@@ -59,8 +59,11 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
 @click.option("--rows", "row_patterns", multiple=True, metavar="PATTERN",
               help="Run only the rows whose key matches (shell pattern, repeatable; their baselines come along), "
                    "e.g. --rows teacher --rows '*-op0.6*'. The table keeps every recorded row.")
+@click.option("--occlusion", "occlusions", multiple=True, type=click.FloatRange(0, 1), metavar="OP",
+              help="table1 only: run these occlusion probabilities (repeatable) instead of 0, 0.3 and 0.6.")
 def command(grids: tuple[str, ...], config: str, budget: str, seeds: str | None, severities: tuple[str, ...],
-            overrides: tuple[str, ...], results: Path, max_rows: int | None, row_patterns: tuple[str, ...]) -> None:
+            overrides: tuple[str, ...], results: Path, max_rows: int | None, row_patterns: tuple[str, ...],
+            occlusions: tuple[float, ...]) -> None:
     invocation = shlex.join(["pygkd", *sys.argv[1:]])
     chosen_seeds = parse_seeds(seeds)
     with user_errors():
@@ -71,12 +74,12 @@ def command(grids: tuple[str, ...], config: str, budget: str, seeds: str | None,
             asked = list(severities or (None,))
             recorded = recorded_severities(root / name / ROWS_FILE)
             shown = asked + [s for s in recorded if s not in asked]  # other runs' rows stay in the table
-            grid = build_grid(name, asked, chosen_budget.backbones)
+            grid = build_grid(name, asked, chosen_budget.backbones, occlusions)
             if row_patterns:
                 try:
                     grid = select_rows(grid, row_patterns)
                 except KeyError as err:
                     raise click.BadParameter(err.args[0], param_hint="--rows") from None
             runner.run(grid, chosen_seeds, max_rows, command=invocation,
-                       table_grid=build_grid(name, shown, chosen_budget.backbones))
+                       table_grid=build_grid(name, shown, chosen_budget.backbones, occlusions))
             click.echo(f"{root / name / 'table.md'}:\n{(root / name / 'table.md').read_text()}")

@@ -32,8 +32,10 @@ from ..data.stored_lq import STORED_LQ, stored_lq
 from ..nn.registry import import_object
 from ..skeleton import get_layout
 from .checkpoint import ModelCard
+from . import distributed
 from .config import ConfigError
-from .samplers import ClassAwareBatchSampler, RandomBatchSampler
+from .distributed import World
+from .samplers import ClassAwareBatchSampler, RandomBatchSampler, ShardedBatchSampler, ShardSampler
 
 STREAM_OF_ROLE = {"teacher": "hq", "student": "lq"}  # the data.<hq|lq> section a role's network reads
 
@@ -44,22 +46,28 @@ def prepared_path(cfg: Mapping) -> Path:
 
 
 def load_prepared(cfg: Mapping) -> PreparedDataset:
-    """The config's prepared dataset; prepared first from ``data.reader`` when it does not exist yet."""
+    """The config's prepared dataset; prepared first from ``data.reader`` (by rank 0 alone, when there are
+    several processes) when it does not exist yet."""
     data = cfg["data"]
     path = prepared_path(cfg)
-    if not path.exists():
+    missing = not path.exists()
+    distributed.barrier()  # with several processes: every rank has looked before rank 0 prepares
+    if missing:
         if not data["reader"]:
             raise ConfigError(
                 f"data.prepared: {path} does not exist; run `pygkd prepare` first, or set data.reader "
                 "(and data.root) so that the run prepares it"
             )
-        try:
-            raw = read_dataset(data["reader"], Path(data["root"]) if data["root"] else None, **data["reader_options"])
-        except (TypeError, ValueError) as err:
-            if isinstance(err, DataFormatError):
-                raise
-            raise ConfigError(f"data.reader {data['reader']!r}: {err}") from None
-        prepare(raw, path)
+        if distributed.world().is_main:
+            try:
+                raw = read_dataset(data["reader"], Path(data["root"]) if data["root"] else None,
+                                   **data["reader_options"])
+            except (TypeError, ValueError) as err:
+                if isinstance(err, DataFormatError):
+                    raise
+                raise ConfigError(f"data.reader {data['reader']!r}: {err}") from None
+            prepare(raw, path)
+        distributed.barrier()
     return PreparedDataset(path)
 
 
@@ -221,8 +229,10 @@ def model_card(cfg: Mapping, role: str, dataset: SkeletonDataset, precision: str
     changes both), probed on the first sample; the chain is applied one step at a time to find the steps
     after the last one that changes the layout (:attr:`ModelCard.layout_transforms`).
     """
-    specs = stream_transform_specs(cfg, STREAM_OF_ROLE[role], train=False)
-    prepared, stream = dataset.prepared, dataset.stream
+    section = STREAM_OF_ROLE[role]
+    specs = stream_transform_specs(cfg, section, train=False)
+    # the config's stream: ``dataset`` may read a stored LQ copy, which keeps that stream beside its own
+    prepared, stream = dataset.prepared, stored_stream(cfg, dataset.prepared, section)
     probe = load_graph(prepared, stream, int(dataset.indices[0]), None)
     layout_steps = 0
     for k, spec in enumerate(specs):
@@ -266,19 +276,27 @@ def train_loader(dataset: Dataset, batch_sampler: Sampler, num_workers: int, pin
                       persistent_workers=num_workers > 0, pin_memory=pin_memory)
 
 
-def eval_loader(dataset: Dataset, batch_size: int, num_workers: int, pin_memory: bool = False) -> TorchLoader:
-    """Batches of ``batch_size`` in dataset order, read as :func:`train_loader` reads them."""
+def eval_loader(
+    dataset: Dataset, batch_size: int, num_workers: int, pin_memory: bool = False, world: World = World()
+) -> TorchLoader:
+    """Batches of ``batch_size`` in dataset order, read as :func:`train_loader` reads them; with several
+    processes, only ``world.rank``'s contiguous shard (:class:`ShardSampler`)."""
+    sampler = ShardSampler(len(dataset), world.rank, world.size) if world.size > 1 else None
     if isinstance(dataset, SkeletonDataset):
-        return TorchLoader(BatchedView(dataset), batch_size=batch_size, shuffle=False, collate_fn=collated,
-                           num_workers=num_workers, pin_memory=pin_memory)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=pin_memory)
+        return TorchLoader(BatchedView(dataset), batch_size=batch_size, shuffle=False, sampler=sampler,
+                           collate_fn=collated, num_workers=num_workers, pin_memory=pin_memory)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, sampler=sampler, num_workers=num_workers,
+                      pin_memory=pin_memory)
 
 
-def batch_sampler(stage: Mapping, labels: np.ndarray, seed: int) -> Sampler:
-    """``stage.sampler`` (``class_aware`` or ``random``; the teacher has no such key: ``random``)."""
+def batch_sampler(stage: Mapping, labels: np.ndarray, seed: int, world: World = World()) -> Sampler:
+    """``stage.sampler`` (``class_aware`` or ``random``; the teacher has no such key: ``random``); with several
+    processes, ``world.rank``'s slice of each of its global batches."""
     if stage.get("sampler", "random") == "class_aware":
-        return ClassAwareBatchSampler(labels, stage["batch_size"], stage["samples_per_class"], seed)
-    return RandomBatchSampler(len(labels), stage["batch_size"], seed)
+        batches = ClassAwareBatchSampler(labels, stage["batch_size"], stage["samples_per_class"], seed)
+    else:
+        batches = RandomBatchSampler(len(labels), stage["batch_size"], seed)
+    return ShardedBatchSampler(batches, world.rank, world.size) if world.size > 1 else batches
 
 
 def optimizer_and_scheduler(

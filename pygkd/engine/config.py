@@ -275,6 +275,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "amp": _amp,
     "threads": _non_negative_int,
     "num_workers": _non_negative_int,
+    "dist_timeout_s": _number_in(0.0, float("inf"), low_open=True),
     "student.loss": _one_of("none", "kl", "global_msc", "pmsc"),
     "student.sampler": _one_of("class_aware", "random"),
     "student.cache_teacher": _one_of("auto", True, False),

@@ -5,6 +5,8 @@ columns the predicted class, so row ``c`` sums to the number of samples of class
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor
 
@@ -52,6 +54,14 @@ class ClassificationMeter:
         for k in self.topk:
             self.hits[k] += int(topk_hits(logits, y, k).sum())
         self.count += y.numel()
+
+    def add_up(self, sum_over: Callable[[Tensor], Tensor]) -> "ClassificationMeter":
+        """Replace the counts by ``sum_over(counts)``, e.g. their sums over the processes of a run that each
+        scored a shard (:func:`pygkd.engine.distributed.all_sum`); returns the meter."""
+        self.confusion = sum_over(self.confusion)
+        self.hits = {k: int(sum_over(torch.tensor(v))) for k, v in self.hits.items()}
+        self.count = int(sum_over(torch.tensor(self.count)))
+        return self
 
     def compute(self) -> dict:
         """``{"top1": ..., "top5": ..., "per_class": [K] (None where absent), "confusion": [K][K], "num_samples"}``."""

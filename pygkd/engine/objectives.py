@@ -8,6 +8,11 @@
 
 Under mixed precision (:mod:`pygkd.nn.precision`) the networks' forward passes run in the autocast dtype,
 and every loss is computed with autocast off on float32 copies of their outputs.
+With several processes each term is this rank's :func:`~.distributed.share` of the global batch's mean
+(the mean itself in one process), so that DistributedDataParallel's averaged gradient is the gradient of
+the single-process loss of the global batch. The contrastive terms read the teacher rows of the whole
+global batch (:func:`~.teaching.gather_teaching`): each student row meets the positive and negative sets
+it would meet in one process, and Eq. 11's mean runs over the defined samples of all ranks.
 """
 from __future__ import annotations
 
@@ -18,10 +23,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
-from ..kd import global_msc_loss, kl_loss, pmsc_loss
+from ..kd import defined_samples, global_msc_loss, kl_loss, pmsc_loss
 from ..nn import BackboneOutput
-from ..nn.precision import float32
-from .teaching import Teaching
+from ..nn.precision import float32, full_precision
+from .distributed import mean_share, share, total, unwrap
+from .teaching import Teaching, gather_teaching
 from .trainer import StepOutput, dense_input
 
 # which teacher output each distillation loss reads
@@ -55,16 +61,21 @@ class Distillation:
             raise ValueError("the pmsc loss needs the part matrix E")
 
     def __call__(self, student: BackboneOutput, batch: Batch) -> Tensor:
-        """``L_kd`` in float32: the teacher runs in the ambient precision, the loss with autocast off."""
+        """``L_kd`` of the batch (this rank's share of it, see the module docstring), in float32: the
+        teacher runs in the ambient precision, the loss with autocast off."""
         t = self.teacher(batch)
         with float32(t.out.device.type):
-            teacher = t.out.float()
+            if self.loss == "kl":
+                paired = t.pair >= 0
+                kl = kl_loss(full_precision(student.logits[paired]), full_precision(t.out[t.pair[paired]]), self.temperature)
+                return mean_share(kl, paired.sum())
+            t = gather_teaching(t)
+            teacher = full_precision(t.out)
             if self.loss == "pmsc":
-                return pmsc_loss(student.part.float(), teacher, batch.y, t.y, t.pair, self.E, self.w)
-            if self.loss == "global_msc":
-                return global_msc_loss(student.feature.float(), teacher, batch.y, t.y, t.pair, self.w)
-            paired = t.pair >= 0
-            return kl_loss(student.logits[paired].float(), teacher[t.pair[paired]], self.temperature)
+                loss = pmsc_loss(full_precision(student.part), teacher, batch.y, t.y, t.pair, self.E, self.w)
+            else:
+                loss = global_msc_loss(full_precision(student.feature), teacher, batch.y, t.y, t.pair, self.w)
+            return mean_share(loss, defined_samples(batch.y, t.y, t.pair, self.w).sum())
 
 
 class TrainingObjective:
@@ -80,13 +91,14 @@ class TrainingObjective:
         self.input_key, self.distill = input_key, distill
 
     def __call__(self, model: nn.Module, batch: Batch) -> StepOutput:
-        out = model(dense_input(batch[self.input_key], batch.num_graphs, model.layout.num_joints))
+        out = model(dense_input(batch[self.input_key], batch.num_graphs, unwrap(model).layout.num_joints))
+        batch_size = total(batch.num_graphs)
         with float32(out.logits.device.type):
-            ce = F.cross_entropy(out.logits.float(), batch.y)
+            ce = share(F.cross_entropy(full_precision(out.logits), batch.y, reduction="sum"), batch_size)
         terms = {"ce": ce.detach()}
         loss = ce
         if self.distill is not None:
             kd = self.distill(out, batch)
             terms[self.distill.loss] = kd.detach()
             loss = ce + self.distill.alpha * kd
-        return StepOutput(loss, out.logits.detach(), batch.y, terms)
+        return StepOutput(loss, out.logits.detach(), batch.y, terms, batch_size)

@@ -5,6 +5,9 @@ each low-quality sample finds same-class high-quality skeletons in its batch. Th
 of L_pmsc (Eq. 9) is otherwise often empty: in a random batch of 32 from 60 balanced classes a sample has
 no same-class partner with probability (59/60)^31 = 0.59. Both samplers are given to a loader as its
 ``batch_sampler`` and re-drawn by ``set_epoch``.
+
+With several processes (:mod:`.distributed`), :class:`ShardedBatchSampler` gives each rank its slice of
+every global batch, and :class:`ShardSampler` its share of an evaluation set.
 """
 from __future__ import annotations
 
@@ -93,3 +96,51 @@ class ClassAwareBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         num_groups = sum(-(-len(m) // self.k) for m in self.members)
         return -(-num_groups // self.groups_per_batch)
+
+
+class ShardedBatchSampler(Sampler[list[int]]):
+    """Rank ``rank``'s contiguous slice of every batch of ``batches`` (a batch sampler of the whole run).
+
+    The global batches, and so the run, stay a function of ``(seed, epoch)`` whatever the world size:
+    rank ``r`` of ``W`` takes positions ``r * n // W`` to ``(r + 1) * n // W`` of each global batch of
+    ``n`` samples, so the slices of the ranks, in rank order, are that batch. A global batch of fewer
+    than ``W`` samples (only a last, short one can be) would leave a rank without samples and is skipped.
+
+    Args:
+        batches: the global batch sampler (:class:`RandomBatchSampler`, :class:`ClassAwareBatchSampler`).
+        rank: this process's rank, ``0 <= rank < world_size``.
+        world_size: the number of processes ``W``.
+    """
+
+    def __init__(self, batches: Sampler[list[int]], rank: int, world_size: int) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"need 0 <= rank < world_size, got rank {rank} of {world_size}")
+        self.batches, self.rank, self.world_size = batches, rank, world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.batches.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.batches:
+            n = len(batch)
+            if n >= self.world_size:
+                yield batch[self.rank * n // self.world_size : (self.rank + 1) * n // self.world_size]
+
+    def __len__(self) -> int:
+        return sum(len(batch) >= self.world_size for batch in self.batches)
+
+
+class ShardSampler(Sampler[int]):
+    """Rank ``rank``'s contiguous share of ``range(num_samples)``, in order (evaluation: each rank scores
+    its shard and the counts are summed, so that every sample is seen exactly once)."""
+
+    def __init__(self, num_samples: int, rank: int, world_size: int) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"need 0 <= rank < world_size, got rank {rank} of {world_size}")
+        self.start, self.stop = rank * num_samples // world_size, (rank + 1) * num_samples // world_size
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.start, self.stop))
+
+    def __len__(self) -> int:
+        return self.stop - self.start

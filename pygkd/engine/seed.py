@@ -7,6 +7,7 @@ that reads Python's, NumPy's or torch's global generators.
 """
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -42,6 +43,20 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def deterministic_mode(enabled: bool) -> None:
+    """Deterministic kernels on or off: ``torch.use_deterministic_algorithms`` (an operation without a
+    deterministic implementation warns), cuDNN's deterministic algorithms without autotuning, and the cuBLAS
+    workspace setting that its determinism needs (read when CUDA starts, so set before the first CUDA call).
+    On a CPU pygkd's training is deterministic already; on a GPU scatter/index_add kernels and cuDNN's
+    autotuner otherwise make reruns differ in the last bits."""
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
+    torch.backends.cudnn.deterministic = enabled
+    if enabled:
+        torch.backends.cudnn.benchmark = False
 
 
 def epoch_generator(seed: int, epoch: int, salt: int = 0) -> np.random.Generator:

@@ -12,6 +12,10 @@ A run directory (``cfg["out"]``, e.g. ``runs/demo``) collects them::
 2. :func:`compute_part_matrix`: E from the trained teacher and those same skeletons (Eqs. 12-13);
 3. :func:`train_student`: the student on LQ training skeletons, ``L_c + alpha * L_kd`` (Eq. 4);
 4. :func:`evaluate_model`: a trained network on a split, optionally with test-time joint occlusion.
+
+Each stage runs data-parallel when started by ``torchrun`` (:mod:`.distributed`): every rank trains on its
+slice of each global batch, or scores its shard of a split, and rank 0 alone writes the run directory,
+which must therefore be one folder that every node sees (a shared file system) for the later stages.
 """
 from __future__ import annotations
 
@@ -31,9 +35,11 @@ from ..atomic import write_atomic
 from ..data.dataset import SkeletonDataset
 from ..data.raw import DataFormatError
 from ..data.store import PreparedDataset
-from ..kd import PartMatrix
+from ..kd import PartMatrix, part_error_rates
 from ..nn import Precision, resolve_device, resolve_precision
 from ..nn.registry import split_path
+from ..nn.sync_batchnorm import convert_sync_batchnorm
+from . import distributed
 from .build import (
     STREAM_OF_ROLE,
     TrainingSamples,
@@ -63,7 +69,7 @@ from .checkpoint import (
 )
 from .config import ConfigError, dump_config
 from .objectives import TEACHER_OUTPUT, Distillation, TrainingObjective
-from .seed import seed_everything
+from .seed import deterministic_mode, seed_everything
 from .teaching import LiveTeacher, TeacherCache
 from .trainer import Objective, dense_input, evaluate, fit
 
@@ -107,6 +113,7 @@ def train_teacher(cfg: Mapping, resume: bool = False, overwrite: bool = False) -
     A folder that already holds a teacher run is continued with ``resume``, replaced with ``overwrite``,
     and else refused (:class:`~.checkpoint.RunStateError`)."""
     seed_everything(cfg["seed"])
+    _device(cfg)  # joins the process group under torchrun, before the data are read (or prepared by rank 0)
     prepared = load_prepared(cfg)
     indices, _ = TrainingSamples.of(cfg, prepared).for_role("teacher", use_solitary=False)
     val_set = _val_set(cfg, prepared, "hq")
@@ -177,14 +184,16 @@ def compute_part_matrix(
     indices, _ = TrainingSamples.of(cfg, prepared).for_role("teacher", use_solitary=False)
     dataset = skeleton_dataset(cfg, prepared, indices, "hq", train=False)
     _check_card(card, dataset, checkpoint or paths.teacher_checkpoint(cfg))
-    loader = eval_loader(dataset, cfg["matrix"]["batch_size"], cfg["num_workers"])
+    loader = eval_loader(dataset, cfg["matrix"]["batch_size"], cfg["num_workers"], distributed.world())
     batches = ((dense_input(b.x, b.num_graphs, card.layout.num_joints), b.y) for b in loader)
-    matrix = PartMatrix.compute(model, batches, card.layout.part_index(), card.class_names, device,
-                                _precision(cfg, device))
-    heatmap = importlib.util.find_spec("matplotlib") is not None
-    if not heatmap:
-        warnings.warn("matplotlib is not installed: no heatmap.png (pip install matplotlib)", stacklevel=2)
-    matrix.save(paths.matrix, heatmap=heatmap)
+    errors, counts = part_error_rates(model, batches, card.layout.part_index(), device, _precision(cfg, device))
+    matrix = PartMatrix.from_errors(distributed.all_sum(errors), distributed.all_sum(counts), card.class_names)
+    if distributed.world().is_main:
+        heatmap = importlib.util.find_spec("matplotlib") is not None
+        if not heatmap:
+            warnings.warn("matplotlib is not installed: no heatmap.png (pip install matplotlib)", stacklevel=2)
+        matrix.save(paths.matrix, heatmap=heatmap)
+    distributed.barrier()
     return matrix
 
 
@@ -224,7 +233,7 @@ def evaluate_model(
     _say_preprocessing(cfg, card, path)
     dataset = eval_dataset(cfg, card, prepared, indices, occlusion)
     _check_card(card, dataset, path)
-    loader = eval_loader(dataset, cfg["eval"]["batch_size"], cfg["num_workers"])
+    loader = eval_loader(dataset, cfg["eval"]["batch_size"], cfg["num_workers"], world=distributed.world())
     precision = _precision(cfg, device)
     metrics = evaluate(model, loader, card.num_classes, device, desc=f"eval {card.role}", precision=precision)
     report = {
@@ -234,9 +243,11 @@ def evaluate_model(
         "per_class": dict(zip(card.class_names, metrics["per_class"])), "class_names": card.class_names,
         "unit": "fraction",
     }
-    paths.eval.mkdir(parents=True, exist_ok=True)
-    suffix = f"_op{occlusion:g}" if occlusion else ""
-    write_atomic(paths.eval / f"{card.role}_{split}{suffix}.json", json.dumps(report, indent=1))
+    if distributed.world().is_main:
+        paths.eval.mkdir(parents=True, exist_ok=True)
+        suffix = f"_op{occlusion:g}" if occlusion else ""
+        write_atomic(paths.eval / f"{card.role}_{split}{suffix}.json", json.dumps(report, indent=1))
+    distributed.barrier()
     return report
 
 
@@ -269,11 +280,13 @@ def trusted_modules(cfg: Mapping) -> list[str]:
 
 
 def _device(cfg: Mapping) -> torch.device:
-    """The config's ``device``; sets torch's CPU ``threads`` first when the config gives a number."""
+    """The config's ``device`` (under torchrun: this rank's, after joining the process group); sets torch's
+    CPU ``threads`` first when the config gives a number."""
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
+    deterministic_mode(cfg["deterministic"])
     try:
-        return resolve_device(cfg["device"])
+        return distributed.init(resolve_device(cfg["device"]), cfg["dist_timeout_s"])
     except ValueError as err:
         raise ConfigError(f"device: {err}") from None
 
@@ -300,20 +313,25 @@ def _fit(
     stage = cfg[card.role]
     device = _device(cfg)
     precision = _precision(cfg, device)
+    world = distributed.world()
     model = model.to(device)
+    if cfg["sync_batchnorm"] and world.size > 1:
+        model = convert_sync_batchnorm(model, device)
     optimizer, scheduler = optimizer_and_scheduler(model, stage)
     pin = device.type == "cuda"  # page-locked batches copy to the GPU asynchronously
-    loader = train_loader(train_set, batch_sampler(stage, train_set.labels, cfg["seed"]), cfg["num_workers"], pin)
-    val_loader = eval_loader(val_set, cfg["eval"]["batch_size"], cfg["num_workers"], pin)
+    loader = train_loader(train_set, batch_sampler(stage, train_set.labels, cfg["seed"], world), cfg["num_workers"],
+                          pin)
+    val_loader = eval_loader(val_set, cfg["eval"]["batch_size"], cfg["num_workers"], pin, world)
     run_dir = getattr(RunPaths.of(cfg), card.role)
     _claim_run_dir(run_dir, card.role, resume, overwrite)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, run_dir / "config.yaml")
+    if world.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_config(cfg, run_dir / "config.yaml")
     return fit(
         model, objective, loader, optimizer, scheduler,
         lambda m: evaluate(m, val_loader, card.num_classes, device, desc="validate", precision=precision),
         epochs=stage["epochs"], run_dir=run_dir, meta={"card": card.to_dict(), "config": dict(cfg)},
-        device=device, precision=precision, resume=resume, desc=card.role,
+        device=device, precision=precision, resume=resume, desc=card.role, compile=cfg["compile"],
     )
 
 

@@ -8,6 +8,10 @@ the samples that keep their HQ match:
   sample index, so a student step costs one student pass: no HQ loading, no teacher pass. This is exact
   when the HQ input of a sample is the same at every epoch (pygkd's random transforms are drawn per
   sample, so they are), and the teacher is frozen in eval mode either way.
+
+With several processes each rank holds a slice of the global batch; :func:`gather_teaching` collects the
+teacher rows of all slices, so that a contrastive loss compares each local student row with the HQ rows
+of the whole global batch, as one process would.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from tqdm import tqdm
 
 from ..nn.precision import FLOAT32, Precision
 from ..skeleton import NUM_PARTS
+from .distributed import all_gather_rows, world
 from .trainer import dense_input
 
 OUTPUTS = ("logits", "feature", "part")
@@ -44,6 +49,20 @@ class Teaching:
 def pair_rows(has_hq: Tensor) -> Tensor:
     """``[B]`` bool -> ``[B]`` long: rank of each paired sample among the paired ones, ``-1`` for the others."""
     return torch.where(has_hq, has_hq.long().cumsum(0) - 1, -1)
+
+
+def gather_teaching(local: Teaching) -> Teaching:
+    """The teaching of the global batch from each rank's :class:`Teaching` of its slice.
+
+    ``out`` and ``y`` hold the rows of all ranks in rank order, which is the order one process would give
+    them (each rank's slice is a contiguous part of the global batch, :class:`~.samplers.ShardedBatchSampler`);
+    ``pair`` stays this rank's ``[B_r]``, pointing into the gathered rows. ``local`` itself in one process.
+    """
+    if world().size == 1:
+        return local
+    outs, ys = all_gather_rows(local.out), all_gather_rows(local.y)
+    offset = sum(len(rows) for rows in outs[: world().rank])
+    return Teaching(torch.cat(outs), torch.cat(ys), torch.where(local.pair >= 0, local.pair + offset, -1))
 
 
 def _frozen(model: nn.Module, output: str) -> nn.Module:

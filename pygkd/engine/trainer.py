@@ -8,9 +8,14 @@ state) and ``checkpoint_best.pt`` (best validation top-1) after every epoch.
 A resumed run continues bit for bit: the batch order of epoch ``e`` depends only on ``(seed, e)``
 (:mod:`.samplers`), sample transforms only on ``(seed, sample)``, and the checkpoint restores the
 weights, optimizer, scheduler, AMP scaler and the global RNG state.
+
+Under ``torchrun`` (:mod:`.distributed`) every rank runs :func:`fit` on its slice of each global batch with
+the model wrapped in DistributedDataParallel; the logged metrics are reduced over the ranks, and only
+rank 0 writes the log and the checkpoints (all ranks resume from the same ``checkpoint_last.pt``).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -29,6 +34,7 @@ from ..data.skeleton_data import to_dense
 from ..nn import FLOAT32, Precision
 from .checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from .config import ConfigError
+from .distributed import all_sum, barrier, data_parallel, share, world
 from .logger import EpochReporter, MetricsLogger
 from .metrics import ClassificationMeter
 from .seed import rng_state, set_rng_state
@@ -45,12 +51,16 @@ class StepOutput:
         logits: ``[B, K]`` class scores of the trained network (for the training accuracy).
         y: ``[B]`` labels.
         terms: named scalar parts of the loss, for the log (e.g. ``{"ce": ..., "pmsc": ...}``).
+        batch_size: samples of the global batch, over all ranks; ``None``: ``y.numel()`` (one process).
+            With several processes ``loss`` and ``terms`` are this rank's shares of the global batch's means
+            (:func:`.distributed.share`).
     """
 
     loss: Tensor
     logits: Tensor
     y: Tensor
     terms: dict[str, Tensor]
+    batch_size: int | None = None
 
 
 class Objective(Protocol):
@@ -78,15 +88,18 @@ def evaluate(
 ) -> dict:
     """Top-1/top-5, per-class accuracy and confusion matrix of ``model`` over ``loader``'s graphs
     (``SkeletonData`` batches), see :class:`.metrics.ClassificationMeter`; the forward pass runs in
-    ``precision``. The model is left in eval mode."""
+    ``precision``. The model is left in eval mode.
+
+    With several processes each rank's ``loader`` holds its shard of the split and the counts are summed
+    over the ranks, so that every rank returns the report of the whole split."""
     model.eval()
     meter = ClassificationMeter(num_classes)
-    for batch in tqdm(loader, desc=desc, unit="batch", leave=False, disable=None):
+    for batch in tqdm(loader, desc=desc, unit="batch", leave=False, disable=None if world().is_main else True):
         batch = batch.to(device)
         with precision.autocast():
             logits = model(dense_input(batch.x, batch.num_graphs, model.layout.num_joints)).logits
         meter.update(logits.float(), batch.y)
-    return meter.compute()
+    return meter.add_up(all_sum).compute()
 
 
 def fit(
@@ -104,6 +117,7 @@ def fit(
     precision: Precision = FLOAT32,
     resume: bool = False,
     desc: str = "train",
+    compile: bool = False,
 ) -> dict:
     """Train for ``epochs`` epochs (in total, counting those a resumed checkpoint already holds).
 
@@ -118,6 +132,7 @@ def fit(
         precision: the arithmetic of the forward pass (:mod:`pygkd.nn.precision`; float16 adds gradient
             scaling); recorded in every metrics record.
         resume: continue from ``run_dir/checkpoint_last.pt``; its model card must equal ``meta["card"]``.
+        compile: train through ``torch.compile`` of the (data-parallel) model; validation runs eager.
 
     Returns:
         The metrics record of the best epoch (highest validation top-1, the earliest on ties).
@@ -127,35 +142,45 @@ def fit(
     stderr (:class:`~.logger.EpochReporter`).
     """
     run_dir = Path(run_dir)
+    main = world().is_main
     scaler = precision.grad_scaler()
     start, best = 0, {}
     if resume:
         start, best = _restore(run_dir / LAST, meta, model, optimizer, scheduler, scaler)
-    progress = tqdm(range(start, epochs), desc=desc, unit="epoch", initial=start, total=epochs, disable=None)
+    trained = data_parallel(model, device)
+    if compile:
+        trained = torch.compile(trained)
+    progress = tqdm(range(start, epochs), desc=desc, unit="epoch", initial=start, total=epochs,
+                    disable=None if main else True)
     reporter = EpochReporter(desc, epochs, start)
-    with MetricsLogger(run_dir / METRICS_FILE, keep_epochs=start if resume else None) as log:
+    log_file = MetricsLogger(run_dir / METRICS_FILE, keep_epochs=start if resume else None) if main else None
+    with log_file or contextlib.nullcontext():
         for epoch in progress:
             began = time.perf_counter()
             loader.batch_sampler.set_epoch(epoch)
             lr = optimizer.param_groups[0]["lr"]
-            train = train_epoch(model, objective, loader, optimizer, device, scaler=scaler, precision=precision,
+            train = train_epoch(trained, objective, loader, optimizer, device, scaler=scaler, precision=precision,
                                 desc=f"{desc} epoch {epoch + 1}")
             scheduler.step()
             val = validate(model)
             record = {"epoch": epoch + 1, "lr": lr, **train, "val_top1": val["top1"], "val_top5": val["top5"],
                       "time_s": round(time.perf_counter() - began, 3), "precision": precision.name}
-            log.log(record)
-            reporter.report(record)
             progress.set_postfix(loss=f"{train['train_loss']:.3f}", val_top1=f"{val['top1']:.1%}")
             weights = {**meta, "model": model.state_dict(), "epoch": epoch + 1, "metrics": record,
                        "epochs_planned": epochs, "completed": epoch + 1 == epochs}
             if not best or record["val_top1"] > best["val_top1"]:
                 best = record
-                save_checkpoint(weights, run_dir / BEST)
-            save_checkpoint({**weights, "best": best, "optimizer": optimizer.state_dict(),
-                             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                             "rng": rng_state()}, run_dir / LAST)
-    _mark_best_completed(run_dir / BEST, epochs)
+                if main:
+                    save_checkpoint(weights, run_dir / BEST)
+            if main:
+                log_file.log(record)
+                reporter.report(record)
+                save_checkpoint({**weights, "best": best, "optimizer": optimizer.state_dict(),
+                                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                                 "rng": rng_state()}, run_dir / LAST)
+    if main:
+        _mark_best_completed(run_dir / BEST, epochs)
+    barrier()  # the checkpoints are written before any rank reads them (the next stage, eval)
     return best
 
 
@@ -180,13 +205,14 @@ def train_epoch(
     desc: str = "train",
 ) -> dict:
     """One pass over ``loader`` (one optimizer step per batch); returns the sample-weighted means
-    ``train_loss``, ``train_<term>`` for every term of the objective, and ``train_top1``. The objective
-    runs under ``precision``'s autocast (it computes its losses in float32, see :mod:`.objectives`)."""
+    ``train_loss``, ``train_<term>`` for every term of the objective, and ``train_top1``, over the samples
+    of all ranks. The objective runs under ``precision``'s autocast (it computes its losses in float32, see
+    :mod:`.objectives`)."""
     scaler = scaler or precision.grad_scaler()
     model.train()
     totals: dict[str, Tensor] = {}
     count = 0
-    for batch in tqdm(loader, desc=desc, unit="batch", leave=False, disable=None):
+    for batch in tqdm(loader, desc=desc, unit="batch", leave=False, disable=None if world().is_main else True):
         batch = batch.to(device)
         with precision.autocast():
             out = objective(model, batch)
@@ -194,12 +220,14 @@ def train_epoch(
         scaler.scale(out.loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        n = out.y.numel()
-        sums = {"loss": out.loss.detach(), **out.terms, "top1": (out.logits.argmax(1) == out.y).float().mean()}
+        n = out.batch_size or out.y.numel()
+        hits = (out.logits.argmax(1) == out.y).sum().float()
+        sums = {"loss": out.loss.detach(), **out.terms, "top1": share(hits, n)}
         for key, value in sums.items():
             totals[key] = totals.get(key, 0.0) + value.detach().float() * n
         count += n
-    means = {f"train_{key}": float(value) / count for key, value in totals.items()}
+    # the ranks' shares of a batch mean add up to world size x that mean
+    means = {f"train_{key}": float(all_sum(value)) / (count * world().size) for key, value in totals.items()}
     if not math.isfinite(means["train_loss"]):
         raise FloatingPointError(f"{desc}: the training loss is {means['train_loss']}; lower the learning rate")
     return means

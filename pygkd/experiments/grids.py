@@ -173,10 +173,14 @@ GRIDS: dict[str, Callable[..., Grid]] = {"table1": table1, "table3": table3, "ta
 
 
 def build_grid(
-    name: str, severities: Sequence[str | None] = (None,), backbones: Mapping[str, Mapping] | None = None
+    name: str, severities: Sequence[str | None] = (None,), backbones: Mapping[str, Mapping] | None = None,
+    occlusions: Sequence[float] = (),
 ) -> Grid:
     """The grid called ``name`` (a key of :data:`GRIDS`) with its student rows at each severity;
-    ``backbones`` (a budget's) replaces :data:`TABLE3_BACKBONES` in ``table3``."""
+    ``backbones`` (a budget's) replaces :data:`TABLE3_BACKBONES` in ``table3``, ``occlusions`` (when given)
+    :data:`TABLE1_OCCLUSIONS` in ``table1``."""
     if name not in GRIDS:
         raise KeyError(f"unknown grid {name!r}; expected one of {list(GRIDS)}")
+    if name == "table1" and occlusions:
+        return table1(severities, occlusions)
     return table3(severities, backbones) if name == "table3" else GRIDS[name](severities)

@@ -3,9 +3,9 @@ paper's baselines (KL on logits, global MSC) and the action-specific part matrix
 from .baselines import global_msc_loss, kl_loss
 from .heatmap import plot_part_matrix
 from .part_matrix import PartMatrix, error_rate, occlude_parts, part_error_rates, part_matrix
-from .pmsc import multi_sample_contrastive_loss, part_similarity, pmsc_loss
+from .pmsc import defined_samples, multi_sample_contrastive_loss, part_similarity, pmsc_loss
 
 __all__ = [
-    "PartMatrix", "error_rate", "global_msc_loss", "kl_loss", "multi_sample_contrastive_loss", "occlude_parts",
+    "PartMatrix", "defined_samples", "error_rate", "global_msc_loss", "kl_loss", "multi_sample_contrastive_loss", "occlude_parts",
     "part_error_rates", "part_matrix", "part_similarity", "plot_part_matrix", "pmsc_loss",
 ]

@@ -87,11 +87,23 @@ def multi_sample_contrastive_loss(
     log_weight = torch.where(own, 0.0, torch.where(positive, log_w - num_pos.log(), -num_neg.log()))
     logits = similarity + log_weight
 
-    defined = (pair >= 0) | (positive.any(1) & (w > 0))
+    defined = defined_samples(y_student, y_teacher, pair, w)
     # undefined rows get a finite dummy numerator: their loss is dropped, and -inf rows would give NaN grads
     numerator_logits = torch.where(same_class, logits, -math.inf).where(defined.unsqueeze(1), 0.0)
     loss = torch.logsumexp(logits, 1) - torch.logsumexp(numerator_logits, 1)
     return loss.where(defined, 0.0).sum() / defined.sum().clamp(min=1)
+
+
+def defined_samples(y_student: Tensor, y_teacher: Tensor, pair: Tensor, w: float = 0.5) -> Tensor:
+    r"""``[B]`` bool: the LQ samples whose :math:`\ell^i` is defined, those Eq. 11 averages over: a paired
+    sample, or one with a positive in the HQ batch when :math:`w > 0` (see the module docstring).
+
+    Args:
+        y_student, y_teacher, pair, w: as in :func:`multi_sample_contrastive_loss`.
+    """
+    own = pair.unsqueeze(1) == torch.arange(y_teacher.numel(), device=pair.device)
+    has_positive = ((y_student.unsqueeze(1) == y_teacher.unsqueeze(0)) & ~own).any(1)
+    return (pair >= 0) | (has_positive & (w > 0))
 
 
 def pmsc_loss(

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
 from torch import Tensor, nn
 
 from ..skeleton import NUM_PARTS, Layout
 from .pool import global_pool, part_pool, valid_persons
+from .precision import full_precision
 
 
 class BackboneOutput(NamedTuple):
@@ -69,8 +69,7 @@ class Backbone(nn.Module):
                 f"got {list(x.shape)}"
             )
         valid = valid_persons(x)
-        z = self.joint_features(x)
-        z = z.to(torch.promote_types(z.dtype, torch.float32))  # pooled in float32 under mixed precision
+        z = full_precision(self.joint_features(x))  # pooled in float32 under mixed precision
         return z, valid, global_pool(z, valid)
 
     def classify(self, feature: Tensor) -> Tensor:

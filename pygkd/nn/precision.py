@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import ContextManager
 
 import torch
+from torch import Tensor
 
 AMP_CHOICES = ("off", "bf16", "fp16", "auto")
 # CPU flags (Linux /proc/cpuinfo names) of native bfloat16 arithmetic, best first
@@ -69,6 +70,11 @@ FLOAT32 = Precision("float32", "cpu", "amp off")
 def float32(device_type: str) -> ContextManager:
     """A region with autocast switched off (losses and statistics that must see float32)."""
     return torch.autocast(device_type, enabled=False)
+
+
+def full_precision(t: Tensor) -> Tensor:
+    """``t`` in at least float32 (float16 and bfloat16 up-cast; float32 and float64 unchanged)."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
 
 
 def cpu_bf16_flag(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:

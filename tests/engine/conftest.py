@@ -35,3 +35,9 @@ def tiny_config(tiny_data, tmp_path):
         return load_config("base", [*TINY, f"data.prepared={tiny_data}", f"out={tmp_path / 'run'}", *overrides])
 
     return make
+
+
+@pytest.fixture
+def tiny_overrides(tiny_data):
+    """The tiny run's ``key=value`` overrides of ``base`` (without ``out``), e.g. for ``--set`` on a command line."""
+    return [*TINY, f"data.prepared={tiny_data}"]

@@ -1,3 +1,4 @@
+import os
 import random
 
 import numpy as np
@@ -6,7 +7,7 @@ import torch
 
 from pygkd.data.raw import DataFormatError
 from pygkd.engine import checkpoint as ckpt
-from pygkd.engine.seed import rng_state, seed_everything, set_rng_state
+from pygkd.engine.seed import deterministic_mode, rng_state, seed_everything, set_rng_state
 from pygkd.skeleton import get_layout
 
 
@@ -64,3 +65,15 @@ def test_model_card_roundtrip_keeps_the_layout():
     card = ckpt.ModelCard("student", {"name": "stgcn"}, get_layout("coco17"), 3, ["a", "b"])
     back = ckpt.ModelCard.from_dict(card.to_dict())
     assert back == card and back.layout is get_layout("coco17") and back.num_classes == 2
+
+
+def test_deterministic_mode_sets_torch_and_cudnn_flags(monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        deterministic_mode(True)
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        deterministic_mode(False)
+    assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic

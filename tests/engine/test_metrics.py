@@ -44,3 +44,20 @@ def test_meter_reports_absent_class_as_none_and_refuses_empty():
         meter.compute()
     meter.update(torch.cat([LOGITS, torch.zeros(4, 1)], 1), Y)
     assert meter.compute()["per_class"][3] is None
+
+
+def test_meter_add_up_sums_the_counts_of_shards():
+    # two shards of one split scored apart, then summed as the ranks of a run do
+    halves = [ClassificationMeter(3, topk=(1, 2)) for _ in range(2)]
+    halves[0].update(torch.tensor([[3.0, 1.0, 0.0], [1.0, 0.0, 3.0]]), torch.tensor([0, 1]))  # hit, top-2 miss
+    halves[1].update(torch.tensor([[0.0, 2.0, 1.0]]), torch.tensor([2]))  # top-1 miss, top-2 hit
+    summed = halves[0].add_up(_plus(halves[1])).compute()
+    assert summed["num_samples"] == 3 and summed["top1"] == 1 / 3 and summed["top2"] == 2 / 3
+    assert summed["confusion"] == [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
+    assert summed["per_class"] == [1.0, 0.0, 0.0]
+
+
+def _plus(other: ClassificationMeter):
+    """A ``sum_over`` that adds ``other``'s counts, in the order :meth:`add_up` asks for them."""
+    values = iter([other.confusion, *(torch.tensor(other.hits[k]) for k in other.hits), torch.tensor(other.count)])
+    return lambda counts: counts + next(values)

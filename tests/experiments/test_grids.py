@@ -91,3 +91,9 @@ def test_select_rows_keeps_the_matches_and_their_baselines():
     assert [r.key for r in select_rows(grid, ["*-op0-*"]).rows] == ["student-op0-severe", "kd-op0-severe"]
     with pytest.raises(KeyError, match="'op9' matches no row of table1"):
         select_rows(grid, ["op9"])
+
+
+def test_table1_at_chosen_occlusions_only():
+    grid = build_grid("table1", occlusions=(0.6,))
+    assert [row.key for row in grid.rows] == ["teacher", "student-op0.6", "kd-op0.6"]
+    assert build_grid("table4", occlusions=(0.6,)).rows == build_grid("table4").rows  # other grids ignore it

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from pygkd.kd import global_msc_loss, kl_loss, pmsc_loss
+from pygkd.kd import defined_samples, global_msc_loss, kl_loss, pmsc_loss
 
 
 def naive_msc(student, teacher, y_student, y_teacher, pair, E, w) -> float:
@@ -202,3 +202,14 @@ def test_kl_gradients_empty_batch_and_bad_input():
         kl_loss(torch.zeros(4, 6), torch.zeros(3, 6))
     with pytest.raises(ValueError, match="temperature"):
         kl_loss(student, teacher, 0.0)
+
+
+def test_defined_samples_by_hand():
+    # HQ rows: labels 0, 1, 1; sample 0 paired with row 0; sample 1 (label 1) solitary with positives;
+    # sample 2 (label 0) solitary, its only same-class row is sample 0's own -> still a positive for it
+    y_student, y_teacher = torch.tensor([0, 1, 0, 2]), torch.tensor([0, 1, 1])
+    pair = torch.tensor([0, -1, -1, -1])
+    assert defined_samples(y_student, y_teacher, pair, 0.5).tolist() == [True, True, True, False]
+    assert defined_samples(y_student, y_teacher, pair, 0.0).tolist() == [True, False, False, False]
+    # a paired sample whose own row is the only one of its class has no positive but is defined
+    assert defined_samples(torch.tensor([0]), torch.tensor([0]), torch.tensor([0]), 0.5).tolist() == [True]
