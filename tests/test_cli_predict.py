@@ -61,9 +61,10 @@ def test_table_json_and_csv_agree_with_eval(student):
     other = CliRunner().invoke(main, ["eval", *common, "--set", "data.lq.transforms=[{name: FixLength, length: 4}]"])
     warning = [line for line in other.output.splitlines() if line.startswith("Warning:")]
     assert other.exit_code == 0 and len(warning) == 1 and "using the checkpoint's preprocessing (lq: " in warning[0]
-    assert f"top-1 {report['top1'] * 100:.1f}%" in other.output  # the checkpoint's chain, the same accuracy
+    assert report["unit"] == "percent"  # eval --json prints percent, as its table does
+    assert f"top-1 {report['top1']:.1f}%" in other.output  # the checkpoint's chain, the same accuracy
     hits = sum(r["top"][0]["class"] == r["label"] for r in records)
-    assert hits / len(records) == pytest.approx(report["top1"])
+    assert 100 * hits / len(records) == pytest.approx(report["top1"])
 
     rows = list(csv.reader(io.StringIO(run("predict", str(checkpoint), str(data), "--split", "test", "--top-k",
                                            "3", "--csv"))))

@@ -127,6 +127,9 @@ class SkeletonDataset(Dataset):
         dense: DenseBatch = read_batch(self.prepared, self.stream, indices)
         for step in steps:
             dense = step.dense(dense)
+        finite = np.isfinite(dense.keypoints.numpy()).reshape(len(indices), -1).all(1)
+        if not finite.all():  # the per-sample path names the sample and where: the first bad one
+            load_graph(self.prepared, self.stream, int(indices[np.flatnonzero(~finite)[0]]), self.transform)
         return graph_batch(dense, self.prepared.labels[indices], [self.prepared.sample_ids[i] for i in indices])
 
     @property

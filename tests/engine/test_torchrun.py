@@ -46,14 +46,16 @@ def overrides(cfg_sets: list[str]) -> list[str]:
 
 
 def assert_same_metrics(path_a: Path, path_b: Path) -> None:
-    """Same epochs and learning rates; losses and accuracies equal to fp tolerance (the gradient averaging and
-    synchronised batch norm reorder float sums; a few SGD steps spread that to ~1e-4)."""
+    """Same epochs and learning rates; losses equal to fp tolerance (the gradient averaging and synchronised
+    batch norm reorder float sums; a few SGD steps spread that to ~1e-4), accuracies to one sample."""
     a, b = read_metrics(path_a), read_metrics(path_b)
     assert [r["epoch"] for r in a] == [r["epoch"] for r in b] == list(range(1, len(a) + 1))
     for ra, rb in zip(a, b):
         assert ra.keys() == rb.keys()
         for key in ra:
-            if key != "time_s":
+            if key.endswith(("top1", "top5")):  # a count: one sample at a near-tie may flip (1/44 of the tiny split)
+                assert abs(ra[key] - rb[key]) <= 0.03, (ra["epoch"], key)
+            elif key != "time_s":
                 assert ra[key] == pytest.approx(rb[key], rel=2e-3, abs=1e-4), (ra["epoch"], key)
 
 
