@@ -180,30 +180,31 @@ def frame_number(name: str, where: str) -> int:
 # --------------------------------------------------------------------------------------------- persons
 
 
+def flat_pose(record: Any, key: str, counts: Sequence[int], where: str, what: str) -> tuple[np.ndarray, str]:
+    """``record[key]``, a flat ``x, y, c`` list, as checked ``[V, 3]`` keypoints and the layout of its count;
+    ``what`` names the record the error expects (``"an object"``, ``"a result object"``)."""
+    if not isinstance(record, dict) or key not in record:
+        raise DataFormatError(f"{where}: expected {what} with {key!r}")
+    flat = numbers(record[key], where, key)
+    if flat.size % 3:
+        raise DataFormatError(f"{where}: {key} has {flat.size} numbers, expected x, y, c per keypoint")
+    layout, keep = layout_of(flat.size // 3, counts, where, key)
+    kp = flat.reshape(-1, 3)
+    return checked_pose(kp[:, :2], kp[:, 2], keep, where), layout
+
+
 def openpose_person(person: Any, where: str) -> tuple[PersonPose, str]:
     """One entry of an OpenPose frame's ``people``: ``pose_keypoints_2d`` flat ``x, y, c`` (BODY_25 or COCO-18)."""
-    if not isinstance(person, dict) or "pose_keypoints_2d" not in person:
-        raise DataFormatError(f"{where}: expected an object with 'pose_keypoints_2d'")
-    flat = numbers(person["pose_keypoints_2d"], where, "pose_keypoints_2d")
-    if flat.size % 3:
-        raise DataFormatError(f"{where}: pose_keypoints_2d has {flat.size} numbers, expected x, y, c per keypoint")
-    layout, keep = layout_of(flat.size // 3, OPENPOSE_COUNTS, where, "pose_keypoints_2d")
-    kp = flat.reshape(-1, 3)
-    return PersonPose(checked_pose(kp[:, :2], kp[:, 2], keep, where), track_id_of(person.get("person_id"))), layout
+    keypoints, layout = flat_pose(person, "pose_keypoints_2d", OPENPOSE_COUNTS, where, "an object")
+    return PersonPose(keypoints, track_id_of(person.get("person_id"))), layout
 
 
 def result_person(result: Any, where: str, counts: Sequence[int] = RESULT_COUNTS) -> tuple[PersonPose, str]:
     """One COCO keypoint result or AlphaPose record: ``keypoints`` flat ``x, y, c``; AlphaPose adds ``box``
     ``[x, y, w, h]`` and ``idx`` (the track id when tracking was on)."""
-    if not isinstance(result, dict) or "keypoints" not in result:
-        raise DataFormatError(f"{where}: expected a result object with 'keypoints'")
-    flat = numbers(result["keypoints"], where, "keypoints")
-    if flat.size % 3:
-        raise DataFormatError(f"{where}: keypoints has {flat.size} numbers, expected x, y, c per keypoint")
-    layout, keep = layout_of(flat.size // 3, counts, where, "keypoints")
-    kp = flat.reshape(-1, 3)
+    keypoints, layout = flat_pose(result, "keypoints", counts, where, "a result object")
     box = box_xyxy(result["box"], where, "box", xywh=True) if "box" in result else None
-    return PersonPose(checked_pose(kp[:, :2], kp[:, 2], keep, where), track_id_of(result.get("idx")), box), layout
+    return PersonPose(keypoints, track_id_of(result.get("idx")), box), layout
 
 
 def mmpose_person(instance: Any, where: str) -> tuple[PersonPose, str]:
