@@ -1,4 +1,5 @@
 """Several processes: batch sharding, and two gloo processes whose losses and gradients equal one process's."""
+import datetime
 import os
 
 import numpy as np
@@ -137,7 +138,9 @@ def _worker(rank, world_size, init_file):
     torch.set_num_threads(1)
     losses, grads, buffers = _references()
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    # a short timeout: a dead peer is usually seen at once (connection closed), else after it (both PeerLost)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size,
+                            timeout=datetime.timedelta(seconds=20))
     try:
         lo, hi = rank * B // world_size, (rank + 1) * B // world_size
         # the distillation terms over the gathered teacher rows: the ranks' shares average to the single-process
