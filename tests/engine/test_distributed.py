@@ -1,6 +1,7 @@
 """Several processes: batch sharding, and two gloo processes whose losses and gradients equal one process's."""
 import datetime
 import os
+import time
 
 import numpy as np
 import pytest
@@ -179,5 +180,17 @@ def _worker(rank, world_size, init_file):
         dist.destroy_process_group()
 
 
-def test_two_gloo_processes_give_the_single_process_losses_and_gradients(tmp_path):
-    torch.multiprocessing.spawn(_worker, args=(2, str(tmp_path / "init")), nprocs=2, join=True)
+def test_two_gloo_processes_give_the_single_process_losses_and_gradients(tmp_path, monkeypatch):
+    # gloo on the loopback interface: the machine's host name may resolve to an address this sandbox cannot
+    # reach (a CI run once hung here for 90 minutes); a hard deadline turns any hang into a failure
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
+    context = torch.multiprocessing.start_processes(_worker, args=(2, str(tmp_path / "init")), nprocs=2,
+                                                    join=False, start_method="spawn")
+    deadline = time.monotonic() + 180
+    try:
+        while not context.join(timeout=1):
+            assert time.monotonic() < deadline, "the two gloo processes did not finish within 180 s"
+    finally:
+        for process in context.processes:
+            if process.is_alive():
+                process.kill()
