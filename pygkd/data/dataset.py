@@ -248,12 +248,43 @@ def hq_keep_mask(labels: Sequence[int] | np.ndarray, fraction: float, seed: int)
     Returns:
         ``[N]`` bool, True where the sample keeps its HQ graph.
     """
+    return _class_fraction(labels, fraction, (seed,))
+
+
+def validation_mask(labels: Sequence[int] | np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Which training samples are held out as the validation split: a random ``fraction`` of every class.
+
+    Class ``c`` with ``n_c`` samples gives ``round(fraction * n_c)`` of them (halves round up), at least one
+    when ``fraction > 0`` and at most ``n_c - 1``, so that every class is validated and keeps a training
+    sample where it can; drawn from ``np.random.default_rng([seed, c, 1])``, a stream apart from
+    :func:`hq_keep_mask`'s.
+
+    Args:
+        labels: ``[N]`` class of every training sample.
+        fraction: in ``[0, 1)``.
+        seed: the experiment seed.
+
+    Returns:
+        ``[N]`` bool, True where the sample belongs to the validation split.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation fraction must lie in [0, 1), got {fraction}")
+    return _class_fraction(labels, fraction, (seed, 1), held_out=True)
+
+
+def _class_fraction(labels: Sequence[int] | np.ndarray, fraction: float, key: tuple[int, ...],
+                    held_out: bool = False) -> np.ndarray:
+    """``round(fraction * n_c)`` random samples of every class ``c`` (with ``held_out``: at least one when
+    ``fraction > 0``, at most ``n_c - 1``), drawn from ``np.random.default_rng([key[0], c, *key[1:]])``."""
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
     labels = np.asarray(labels, dtype=np.int64)
-    keep = np.zeros(labels.shape, dtype=bool)
+    chosen = np.zeros(labels.shape, dtype=bool)
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
         count = int(np.floor(fraction * members.size + 0.5))
-        keep[np.random.default_rng([seed, int(c)]).choice(members, size=count, replace=False)] = True
-    return keep
+        if held_out and fraction > 0:
+            count = min(max(count, 1), members.size - 1)
+        rng = np.random.default_rng([key[0], int(c), *key[1:]])
+        chosen[rng.choice(members, size=count, replace=False)] = True
+    return chosen

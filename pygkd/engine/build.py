@@ -2,6 +2,9 @@
 
 Which samples each stage trains on (paper Sec. 3.1 and Table 5):
 
+* with ``data.val_fraction > 0`` a stratified random fraction of the training split is held out as the
+  validation split that picks ``checkpoint_best.pt`` (:func:`pygkd.data.validation_mask`, drawn from the
+  run seed, so a teacher and its students hold out the same samples); the rest is the training split below;
 * the training split's samples that have the HQ stream, of which a fraction ``student.hq_fraction`` of
   every class *keeps its HQ match* (:func:`pygkd.data.hq_keep_mask`, drawn from the run seed);
 * the teacher trains on the kept HQ skeletons (``D_pair``);
@@ -24,7 +27,8 @@ from torch_geometric.loader import DataLoader
 from torch_geometric.transforms import BaseTransform, Compose
 
 from ..data import lq_synthesis, transforms
-from ..data.dataset import BatchedView, PairDataset, SkeletonDataset, collated, hq_keep_mask, load_graph
+from ..data.dataset import (BatchedView, PairDataset, SkeletonDataset, collated, hq_keep_mask, load_graph,
+                            validation_mask)
 from ..data.raw import DataFormatError
 from ..data.readers import read_dataset
 from ..data.store import PreparedDataset, prepare
@@ -150,7 +154,7 @@ class TrainingSamples:
 
     @classmethod
     def of(cls, cfg: Mapping, prepared: PreparedDataset) -> "TrainingSamples":
-        indices = split_indices(prepared, cfg["data"]["train_split"], "data.train_split")
+        indices, _ = train_val_indices(cfg, prepared)
         hq_stream = stored_stream(cfg, prepared, "hq")
         has_hq = prepared.frame_counts(hq_stream)[indices] > 0
         paired = np.zeros(len(indices), dtype=bool)
@@ -165,6 +169,29 @@ class TrainingSamples:
         """``(indices, paired)`` of the samples ``role`` trains on."""
         keep = self.paired if role == "teacher" or not use_solitary else np.ones_like(self.paired)
         return self.indices[keep], self.paired[keep]
+
+
+def train_val_indices(cfg: Mapping, prepared: PreparedDataset) -> tuple[np.ndarray, np.ndarray]:
+    """``(training indices, validation indices)``: the validation split is the ``data.val_fraction`` of
+    the training split held out (see the module docstring), else ``data.val_split``, else the test split.
+
+    Raises:
+        ConfigError: both ``data.val_fraction`` and ``data.val_split`` are set, or a split is missing.
+    """
+    data = cfg["data"]
+    train = split_indices(prepared, data["train_split"], "data.train_split")
+    fraction = data["val_fraction"]
+    if fraction > 0:
+        if data["val_split"]:
+            raise ConfigError(f"data.val_fraction={fraction} holds out a validation split of the training split, "
+                              f"and data.val_split={data['val_split']!r} names another one; set only one")
+        held_out = validation_mask(prepared.labels[train], fraction, cfg["seed"])
+        if not held_out.any():
+            raise ConfigError(f"data.val_fraction={fraction}: no class of {prepared.root}'s training split has two "
+                              "samples to hold one out; set data.val_fraction=0")
+        return train[~held_out], train[held_out]
+    key = "data.val_split" if data["val_split"] else "data.test_split"
+    return train, split_indices(prepared, data["val_split"] or data["test_split"], key)
 
 
 def split_indices(prepared: PreparedDataset, split: str, key: str) -> np.ndarray:

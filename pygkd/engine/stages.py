@@ -56,6 +56,7 @@ from .build import (
     split_indices,
     stream_transform_specs,
     train_loader,
+    train_val_indices,
 )
 from .checkpoint import (
     BEST,
@@ -300,9 +301,12 @@ def _precision(cfg: Mapping, device: torch.device) -> Precision:
 
 
 def _val_set(cfg: Mapping, prepared: PreparedDataset, stream: str) -> SkeletonDataset:
-    split = cfg["data"]["val_split"] or cfg["data"]["test_split"]
-    indices = split_indices(prepared, split, "data.val_split" if cfg["data"]["val_split"] else "data.test_split")
-    return skeleton_dataset(cfg, prepared, indices, stream, train=False)
+    """The validation graphs of ``stream`` (:func:`~.build.train_val_indices`) with the test transform; the
+    LQ stream with the test-time occlusion ``eval.occlusion``, so that the best checkpoint is the best
+    under the occlusion it is evaluated with."""
+    _, indices = train_val_indices(cfg, prepared)
+    occlusion = cfg["eval"]["occlusion"] if stream == "lq" else 0.0
+    return skeleton_dataset(cfg, prepared, indices, stream, train=False, occlusion=occlusion)
 
 
 def _fit(

@@ -1,6 +1,12 @@
 """Results of a grid: ``rows.jsonl`` (append-only, one record per finished row and seed) and the tables
 made from it, ``table.md`` and ``table.csv`` (mean ± sample standard deviation over seeds).
 
+A row's Δ top-1 against its baseline row is the mean of the per-seed paired differences, with a 95 %
+confidence interval from Student's t over the seeds (:func:`t_interval`): ``+3.40 [+1.70, +5.20]*``, the
+``*`` marking an interval that excludes 0. Pairing by seed removes what a seed does to both rows alike (the
+teacher, the occlusion draw, the batch order), so the interval is narrower than one built from the two
+rows' spreads. The tables also say which checkpoint the numbers are of (``checkpoint`` of the records).
+
 A record holds ``row`` (the row key), ``seed``, ``digest`` (of the row's resolved config), ``method``,
 ``columns``, ``top1``/``top5`` (percent), ``seconds``, ``config``, ``machine``, ``code`` (version and git
 commit), ``finished`` and more; the tables need only the first six.
@@ -10,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import statistics
 from dataclasses import dataclass
@@ -22,6 +29,22 @@ from .grids import Grid
 
 ROWS_FILE = "rows.jsonl"
 REQUIRED = ("row", "seed", "digest", "top1", "top5")
+# Two-sided 95 % quantiles t_{0.975, df} of Student's t for df = 1..30 (any statistics table, e.g. NIST/SEMATECH
+# e-Handbook 1.3.6.7.2); beyond 30 the normal quantile 1.96 is within 2 % of them.
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+LAST_CHECKPOINT = "last"  # a record without ``checkpoint`` was evaluated at its last epoch
+
+
+def t_interval(values: Sequence[float]) -> tuple[float, float] | None:
+    r"""The 95 % confidence interval :math:`\bar d \pm t_{0.975,\,n-1}\, s / \sqrt n` of the mean of
+    ``values`` (paired differences over seeds); ``None`` for fewer than two values."""
+    n = len(values)
+    if n < 2:
+        return None
+    mean, std = statistics.fmean(values), statistics.stdev(values)
+    half = (T975[n - 2] if n - 1 <= len(T975) else 1.96) * std / math.sqrt(n)
+    return mean - half, mean + half
 
 
 def read_records(path: Path) -> list[dict]:
@@ -77,6 +100,7 @@ class Summary:
     top5: list[float]
     seconds: list[float]
     delta: list[float]  # per seed run by both: top-1 minus the baseline row's top-1
+    checkpoints: list[str]  # which checkpoint each seed's numbers are of (``last``, ``best-val``)
 
     @staticmethod
     def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
@@ -97,16 +121,37 @@ def summarize(grid: Grid, records: Iterable[Mapping]) -> list[Summary]:
         base = top1.get(row.baseline, {}) if row.baseline else {}
         delta = [r["top1"] - base[r["seed"]] for r in rs if r["seed"] in base]
         summaries.append(Summary(row.method, row.columns, [r["seed"] for r in rs], [r["top1"] for r in rs],
-                                 [r["top5"] for r in rs], [r["seconds"]["total"] for r in rs], delta))
+                                 [r["top5"] for r in rs], [r["seconds"]["total"] for r in rs], delta,
+                                 [r.get("checkpoint", LAST_CHECKPOINT) for r in rs]))
     return summaries
 
 
-def _pm(values: Sequence[float], sign: str = "", missing: str = "pending") -> str:
+def _pm(values: Sequence[float]) -> str:
     mean, std = Summary.mean_std(values)
     if mean is None:
-        return missing
+        return "pending"
     mean = round(mean, 2) + 0.0  # no "-0.00"
-    return f"{mean:{sign}.2f}" if std is None else f"{mean:{sign}.2f} ± {std:.2f}"
+    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+
+
+def _delta(values: Sequence[float]) -> str:
+    """Δ cell: mean of the paired differences and its 95 % t interval, ``*`` when it excludes 0."""
+    if not values:
+        return ""
+    interval = t_interval(values)
+    mean = round(statistics.fmean(values), 2) + 0.0
+    if interval is None:
+        return f"{mean:+.2f}"
+    lo, hi = (round(v, 2) + 0.0 for v in interval)
+    return f"{mean:+.2f} [{lo:+.2f}, {hi:+.2f}]" + ("*" if interval[0] > 0 or interval[1] < 0 else "")
+
+
+def checkpoint_note(summaries: Sequence[Summary]) -> str:
+    """Which checkpoints the table's numbers are of, in one sentence."""
+    names = sorted({c for s in summaries for c in s.checkpoints})
+    said = {"last": "the last epoch", "best-val": "the best epoch on the validation split (carved from the "
+            "training split, with the row's own occlusion)"}
+    return "Checkpoint: " + "; ".join(said.get(n, n) for n in names) + "." if names else ""
 
 
 def _cell(value) -> str:
@@ -114,19 +159,21 @@ def _cell(value) -> str:
 
 
 def markdown_table(grid: Grid, summaries: Sequence[Summary], num_seeds: int) -> str:
-    """The grid as a Markdown table: settings, top-1 and top-5 (mean ± std over seeds), Δ top-1 (mean ± std
-    of the per-seed differences to the baseline row), seeds done, minutes per run."""
-    header = ["Method", *grid.columns, "Top-1 (%)", "Top-5 (%)", "Δ top-1", "Seeds", "Min/run"]
+    """The grid as a Markdown table: settings, top-1 and top-5 (mean ± std over seeds), Δ top-1 (mean of the
+    per-seed differences to the baseline row and its 95 % interval, see the module docstring), seeds done,
+    minutes per run; then which checkpoint the numbers are of."""
+    header = ["Method", *grid.columns, "Top-1 (%)", "Top-5 (%)", "Δ top-1 [95 % CI]", "Seeds", "Min/run"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in summaries:
         minutes = Summary.mean_std(s.seconds)[0]
         cells = [
             s.method, *(_cell(s.columns.get(c, "")) for c in grid.columns), _pm(s.top1), _pm(s.top5),
-            _pm(s.delta, "+", missing=""), f"{len(s.seeds)}/{num_seeds}",
+            _delta(s.delta), f"{len(s.seeds)}/{num_seeds}",
             "" if minutes is None else f"{minutes / 60:.1f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    note = checkpoint_note(summaries)
+    return "\n".join(lines) + "\n" + (f"\n{note}\n" if note else "")
 
 
 def csv_table(grid: Grid, summaries: Sequence[Summary]) -> str:
@@ -134,11 +181,12 @@ def csv_table(grid: Grid, summaries: Sequence[Summary]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["grid", "method", *grid.columns, "top1_mean", "top1_std", "top5_mean", "top5_std",
-                     "delta_top1_mean", "delta_top1_std", "seeds", "seconds_mean"])
+                     "delta_top1_mean", "delta_top1_std", "delta_top1_ci_low", "delta_top1_ci_high", "seeds",
+                     "seconds_mean", "checkpoint"])
     for s in summaries:
         numbers = [*Summary.mean_std(s.top1), *Summary.mean_std(s.top5), *Summary.mean_std(s.delta),
-                   " ".join(map(str, s.seeds)),
-                   Summary.mean_std(s.seconds)[0]]
+                   *(t_interval(s.delta) or (None, None)), " ".join(map(str, s.seeds)),
+                   Summary.mean_std(s.seconds)[0], " ".join(sorted(set(s.checkpoints)))]
         writer.writerow([grid.name, s.method, *(s.columns.get(c, "") for c in grid.columns),
                          *("" if v is None else v for v in numbers)])
     return out.getvalue()

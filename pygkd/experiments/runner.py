@@ -18,8 +18,11 @@ The digests cover the resolved config, defaults included, except :data:`LOCATION
 how fast it runs): a key that ``configs/base.yaml`` gains later changes them, and the results folder then
 refuses its older rows rather than mix two configs in one table.
 
-Every network is evaluated at its **last** epoch: the engine's ``checkpoint_best.pt`` is picked on the
-test split (and, for OP > 0 rows, without occlusion), which would flatter the table.
+Which checkpoint a row reports (:func:`reported_checkpoint`, recorded as ``checkpoint``): with
+``data.val_fraction > 0`` the best epoch on the validation split held out of the training split, validated
+with the row's own occlusion (``best-val``); otherwise the **last** epoch, as the engine's
+``checkpoint_best.pt`` is then picked on the test split, which would flatter the table. A student
+distils the same checkpoint of its teacher, and the part matrix is computed from it.
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from ..data.lq_synthesis import SEVERITIES
-from ..engine.checkpoint import LAST
+from ..engine.checkpoint import BEST, LAST
 from ..engine.config import ConfigError, load_config
 from ..engine.stages import RunPaths, compute_part_matrix, evaluate_model, train_student, train_teacher
 from ..nn import resolve_device
@@ -53,7 +56,7 @@ LOCATION_KEYS = ("name", "out", "device", "threads", "num_workers", "data.prepar
                  "student.part_matrix")
 # What a teacher and its part matrix depend on.
 TEACHER_KEYS = ("seed", "amp", "data.reader", "data.root", "data.reader_options", "data.train_split",
-                "data.test_split", "data.val_split", "data.hq", "model.teacher", "teacher", "student.hq_fraction",
+                "data.test_split", "data.val_split", "data.val_fraction", "data.hq", "model.teacher", "teacher", "student.hq_fraction",
                 "matrix")
 
 
@@ -105,6 +108,13 @@ def machine(cfg: Mapping) -> dict:
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": str(device),
         "device_name": name,
     }
+
+
+def reported_checkpoint(cfg: Mapping) -> tuple[str, str]:
+    """``(file name, record name)`` of the checkpoint a row of ``cfg`` reports: ``checkpoint_best.pt``
+    (``best-val``) when it is picked on a validation split held out of the training split, else
+    ``checkpoint_last.pt`` (``last``)."""
+    return (BEST, "best-val") if cfg["data"]["val_fraction"] > 0 else (LAST, "last")
 
 
 def _json(value: Any) -> str:
@@ -189,15 +199,16 @@ class GridRunner:
         if done.is_file():
             return {**json.loads(done.read_text()), "reused": True}, folder
         cfg = {**copy.deepcopy(dict(cfg)), "out": str(folder)}
-        last = RunPaths.of(cfg).teacher / LAST
+        paths = RunPaths.of(cfg)
+        reported, name = reported_checkpoint(cfg)
         began = time.perf_counter()
-        best = train_teacher(cfg, resume=last.is_file())
+        best = train_teacher(cfg, resume=(paths.teacher / LAST).is_file())
         trained = time.perf_counter()
-        compute_part_matrix(cfg, checkpoint=last)
+        compute_part_matrix(cfg, checkpoint=paths.teacher / reported)
         matrix = time.perf_counter()
-        report = evaluate_model(cfg, "teacher", checkpoint=last, occlusion=0.0)
+        report = evaluate_model(cfg, "teacher", checkpoint=paths.teacher / reported, occlusion=0.0)
         seconds = {"train": trained - began, "matrix": matrix - trained, "eval": time.perf_counter() - matrix}
-        return self._finish(folder, report, best, seconds), folder
+        return self._finish(folder, report, best, seconds, name), folder
 
     def student(self, cfg: Mapping) -> dict:
         """Train, or reuse, the student of ``cfg`` (after its teacher, for a distillation loss)."""
@@ -206,24 +217,26 @@ class GridRunner:
         if done.is_file():
             return {**json.loads(done.read_text()), "reused": True}
         cfg = copy.deepcopy(dict(cfg))
+        reported, name = reported_checkpoint(cfg)
         if cfg["student"]["loss"] != "none":
             _, teacher = self.teacher(cfg)
-            cfg["student"]["teacher"] = str(RunPaths(teacher).teacher / LAST)
+            cfg["student"]["teacher"] = str(RunPaths(teacher).teacher / reported)
             cfg["student"]["part_matrix"] = str(RunPaths(teacher).matrix)
         cfg = {**with_stored_lq(cfg, self.root / "data"), "out": str(folder)}
-        last = RunPaths.of(cfg).student / LAST
+        student = RunPaths.of(cfg).student
         began = time.perf_counter()
-        best = train_student(cfg, resume=last.is_file())
+        best = train_student(cfg, resume=(student / LAST).is_file())
         trained = time.perf_counter()
-        report = evaluate_model(cfg, "student", checkpoint=last)
+        report = evaluate_model(cfg, "student", checkpoint=student / reported)
         seconds = {"train": trained - began, "eval": time.perf_counter() - trained}
-        return self._finish(folder, report, best, seconds)
+        return self._finish(folder, report, best, seconds, name)
 
     @staticmethod
-    def _finish(folder: Path, report: Mapping, best: Mapping, seconds: dict) -> dict:
+    def _finish(folder: Path, report: Mapping, best: Mapping, seconds: dict, checkpoint: str) -> dict:
         seconds["total"] = sum(seconds.values())
         summary = {
             "top1": 100 * report["top1"], "top5": 100 * report["top5"], "epoch": report["epoch"],
+            "checkpoint": checkpoint,
             "occlusion": report["occlusion"], "num_samples": report["num_samples"],
             "best_epoch_val_top1": 100 * best["val_top1"] if best else None, "seconds": seconds, "folder": str(folder),
         }

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch_geometric.transforms import BaseTransform
 
-from pygkd.data.dataset import PairDataset, SkeletonDataset, hq_keep_mask
+from pygkd.data.dataset import PairDataset, SkeletonDataset, hq_keep_mask, validation_mask
 from pygkd.data.raw import RawDataset, RawSample, StreamInfo
 from pygkd.data.skeleton_data import SkeletonData, SkeletonPair
 from pygkd.data.store import PreparedDataset, prepare
@@ -125,3 +125,20 @@ def test_hq_keep_mask_is_reproducible_per_class() -> None:
     assert hq_keep_mask(labels, 1.0, seed=0).all() and not hq_keep_mask(labels, 0.0, seed=0).any()
     with pytest.raises(ValueError, match=r"\[0, 1\], got 1.5"):
         hq_keep_mask(labels, 1.5, seed=0)
+
+
+def test_validation_mask_holds_out_a_fraction_of_every_class() -> None:
+    labels = np.array([0] * 10 + [1] * 5 + [2] * 3 + [3])
+    held = validation_mask(labels, 0.5, seed=1)
+    # 5; 2.5 -> 3; 1.5 -> 2; 0.5 -> 1, capped at 0 so that class 3 keeps its only training sample
+    assert [int(held[labels == c].sum()) for c in range(4)] == [5, 3, 2, 0]
+    # 1; 0.5 -> 1; 0.3 -> at least one; class 3 again none
+    assert [int(validation_mask(labels, 0.1, seed=1)[labels == c].sum()) for c in range(4)] == [1, 1, 1, 0]
+    np.testing.assert_array_equal(held, validation_mask(labels, 0.5, seed=1))
+    assert not np.array_equal(held, validation_mask(labels, 0.5, seed=2))
+    # a stream of its own: at the same fraction and seed it is not the HQ-kept set
+    many = np.repeat(np.arange(4), 30)
+    assert not np.array_equal(validation_mask(many, 0.5, seed=3), hq_keep_mask(many, 0.5, seed=3))
+    assert not validation_mask(labels, 0.0, seed=0).any()
+    with pytest.raises(ValueError, match=r"validation fraction must lie in \[0, 1\), got 1.0"):
+        validation_mask(labels, 1.0, seed=0)

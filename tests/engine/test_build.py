@@ -54,6 +54,39 @@ def test_bad_transforms_are_config_errors(spec, message):
         build.build_transform([spec], seed=0)
 
 
+def test_a_validation_fraction_is_held_out_of_the_training_split(tiny_config):
+    cfg = tiny_config("data.val_fraction=0.25", "seed=3")
+    prepared = PreparedDataset(cfg["data"]["prepared"])
+    train, val = build.train_val_indices(cfg, prepared)
+    everything = prepared.split("train")
+    assert np.array_equal(np.sort(np.concatenate([train, val])), np.sort(everything))
+    assert not set(train) & set(val)
+    # 4 training samples per class: one of each is held out, the same for every stage of the seed
+    assert np.bincount(prepared.labels[val]).tolist() == [1] * len(prepared.class_names)
+    assert np.array_equal(build.TrainingSamples.of(cfg, prepared).indices, train)
+    assert np.array_equal(build.train_val_indices(tiny_config("data.val_fraction=0.25", "seed=3"), prepared)[1], val)
+    assert not np.array_equal(build.train_val_indices(tiny_config("data.val_fraction=0.25", "seed=4"), prepared)[1],
+                              val)
+    # without a fraction: the whole training split, validated on the test split
+    train, val = build.train_val_indices(tiny_config(), prepared)
+    assert np.array_equal(train, everything) and np.array_equal(val, prepared.split("test"))
+    with pytest.raises(ConfigError, match="data.val_fraction=0.25 holds out .* data.val_split='test' .* set only one"):
+        build.train_val_indices(tiny_config("data.val_fraction=0.25", "data.val_split=test"), prepared)
+    with pytest.raises(ConfigError, match=r"data.val_fraction: expected a number in \[0.0, 0.5\], got 0.9"):
+        tiny_config("data.val_fraction=0.9")
+
+
+def test_the_lq_validation_set_is_occluded_as_the_test_set(tiny_config):
+    from pygkd.engine.stages import _val_set
+
+    cfg = tiny_config("data.val_fraction=0.25", "eval.occlusion=0.3")
+    prepared = PreparedDataset(cfg["data"]["prepared"])
+    lq, hq = _val_set(cfg, prepared, "lq"), _val_set(cfg, prepared, "hq")
+    assert isinstance(lq.transform.transforms[-1], OccludeJoints) and lq.transform.transforms[-1].p == 0.3
+    assert not any(isinstance(s, OccludeJoints) for s in hq.transform.transforms)
+    assert len(lq) == len(prepared.class_names)
+
+
 def test_test_time_occlusion_is_the_last_step(tiny_config):
     cfg = tiny_config()
     steps = build.stream_transform(cfg, "lq", train=False, occlusion=0.3).transforms
@@ -84,3 +117,14 @@ def test_every_shipped_config_builds_its_transforms():
         for stream in ("hq", "lq"):
             for train in (True, False):
                 build.stream_transform(cfg, stream, train)
+
+
+def test_a_validation_fraction_needs_a_class_with_two_training_samples(tiny_config, tmp_path):
+    from pygkd.data.readers import get_reader
+    from pygkd.data.store import prepare
+
+    single = prepare(get_reader("synthetic")(None, train_per_class=1, test_per_class=1, frames=12),
+                     tmp_path / "single", progress=False)
+    cfg = tiny_config("data.val_fraction=0.1", f"data.prepared={single}")
+    with pytest.raises(ConfigError, match="data.val_fraction=0.1: no class of .* has two samples"):
+        build.train_val_indices(cfg, PreparedDataset(single))

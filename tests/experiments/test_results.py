@@ -1,4 +1,4 @@
-"""rows.jsonl reading (torn last line, bad lines) and the tables: mean ± sample std and Δ by hand."""
+"""rows.jsonl reading (torn last line, bad lines) and the tables: mean ± sample std, Δ and its t interval by hand."""
 from __future__ import annotations
 
 import csv
@@ -10,7 +10,7 @@ import pytest
 from pygkd.data.raw import DataFormatError
 from pygkd.experiments import read_records, summarize, write_tables
 from pygkd.experiments.grids import table1
-from pygkd.experiments.results import append_record, markdown_table
+from pygkd.experiments.results import append_record, markdown_table, t_interval
 
 
 def record(row, seed, top1, top5=90.0, seconds=60.0):
@@ -39,11 +39,29 @@ def test_summaries_by_hand():
 def test_markdown_marks_pending_rows_and_seed_counts():
     text = markdown_table(GRID, summarize(GRID, RECORDS[:2]), num_seeds=3)
     lines = text.splitlines()
-    assert lines[0] == "| Method | Skeleton | OP | Top-1 (%) | Top-5 (%) | Δ top-1 | Seeds | Min/run |"
+    assert lines[0] == "| Method | Skeleton | OP | Top-1 (%) | Top-5 (%) | Δ top-1 [95 % CI] | Seeds | Min/run |"
     assert lines[2] == "| Teacher | HQ | 0 | 91.00 ± 1.41 | 90.00 ± 0.00 |  | 2/3 | 1.0 |"
     assert lines[3] == "| Student (w/o KD) | LQ | 0 | pending | pending |  | 0/3 |  |"
     kd = markdown_table(GRID, summarize(GRID, RECORDS), num_seeds=2).splitlines()[4]
-    assert kd == "| Student (w/ KD) | LQ | 0 | 84.00 ± 1.41 | 90.00 ± 0.00 | +3.00 ± 0.00 | 2/2 | 1.0 |"
+    assert kd == "| Student (w/ KD) | LQ | 0 | 84.00 ± 1.41 | 90.00 ± 0.00 | +3.00 [+3.00, +3.00]* | 2/2 | 1.0 |"
+    assert text.rstrip().endswith("Checkpoint: the last epoch.")  # records without ``checkpoint``
+
+
+def test_t_interval_by_hand():
+    # (1, 3, 5): mean 3, s = 2, t(0.975, 2) = 4.303: 3 ± 4.303 * 2 / sqrt(3) = 3 ± 4.969, includes 0
+    assert t_interval([1.0, 3.0, 5.0]) == pytest.approx((3 - 4.96867, 3 + 4.96867), abs=1e-4)
+    # (2, 3, 4, 3, 3): mean 3, s = sqrt(2 / 4), t(0.975, 4) = 2.776: 3 ± 0.8779, excludes 0
+    assert t_interval([2.0, 3.0, 4.0, 3.0, 3.0]) == pytest.approx((2.12211, 3.87789), abs=1e-4)
+    assert t_interval([4.0]) is None and t_interval([]) is None
+    grid = table1(occlusions=(0.0,))
+    five = [record("student-op0", s, 80.0) for s in range(5)]
+    five += [record("kd-op0", s, 80.0 + d) for s, d in enumerate((2.0, 3.0, 4.0, 3.0, 3.0))]
+    three = [record("student-op0", s, 80.0) for s in range(3)]
+    three += [{**record("kd-op0", s, 80.0 + d), "checkpoint": "best-val"} for s, d in enumerate((1.0, 3.0, 5.0))]
+    assert "| +3.00 [+2.12, +3.88]* | 5/5 |" in markdown_table(grid, summarize(grid, five), 5)
+    text = markdown_table(grid, summarize(grid, three), 3)
+    assert "| +3.00 [-1.97, +7.97] | 3/3 |" in text  # no star: the interval holds 0
+    assert "Checkpoint: the best epoch on the validation split" in text and "the last epoch" in text
 
 
 def test_write_tables_csv(tmp_path):
@@ -55,6 +73,8 @@ def test_write_tables_csv(tmp_path):
     assert float(rows[1]["top1_mean"]) == 81.0 and rows[1]["seeds"] == "0 1"
     assert float(rows[2]["top1_std"]) == pytest.approx(2 ** 0.5)
     assert float(rows[2]["delta_top1_mean"]) == 3.0 and float(rows[2]["delta_top1_std"]) == 0.0
+    assert float(rows[2]["delta_top1_ci_low"]) == float(rows[2]["delta_top1_ci_high"]) == 3.0
+    assert rows[2]["checkpoint"] == "last"
     assert rows[0]["delta_top1_mean"] == ""
     assert (tmp_path / "table.md").read_text().startswith("## Part-level KD")
 

@@ -9,11 +9,12 @@ import shutil
 
 import pytest
 import torch
+import yaml
 
 from pygkd.engine.config import ConfigError
 from pygkd.experiments import GridRunner, build_grid, load_budget, read_records
 from pygkd.experiments import runner as runner_module
-from pygkd.experiments.grids import table1
+from pygkd.experiments.grids import select_rows, table1
 
 TINY_BUDGET = """
 seeds: [0]
@@ -146,3 +147,17 @@ def test_a_changed_config_is_refused(uninterrupted, tmp_path, budget):
         runner.run(table1(occlusions=(0.0, 0.3)))
     with pytest.raises(ConfigError, match="severity applies to a synthesised LQ stream only"):
         runner.run(table1(("mild",), occlusions=(0.0,)))
+
+
+def test_a_validation_fraction_reports_the_best_checkpoint_on_it(tmp_path, budget):
+    runner = GridRunner("demo", budget, tmp_path, overrides=["data.val_fraction=0.34"], log=lambda _: None)
+    grid = select_rows(table1(occlusions=(0.3,)), ["kd-op0.3"])
+    runner.run(grid)
+    records = {r["row"]: r for r in read_records(tmp_path / "table1" / "rows.jsonl")}
+    assert set(records) == {"student-op0.3", "kd-op0.3"}
+    assert {r["checkpoint"] for r in records.values()} == {"best-val"}
+    student = yaml.safe_load((runner_module.Path(records["kd-op0.3"]["folder"]) / "student" / "config.yaml").read_text())
+    assert student["student"]["teacher"].endswith("teacher/checkpoint_best.pt")  # the teacher picked on validation
+    report = json.loads(next((runner_module.Path(records["kd-op0.3"]["folder"]) / "eval").glob("*.json")).read_text())
+    assert report["checkpoint"].endswith("student/checkpoint_best.pt") and report["occlusion"] == 0.3
+    assert "Checkpoint: the best epoch on the validation split" in (tmp_path / "table1" / "table.md").read_text()
