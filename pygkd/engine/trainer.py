@@ -285,7 +285,12 @@ def _restore(
                           f"{'has none' if state_module is None else 'has'}")
     model.load_state_dict(state["model"])
     if state_module is not None:
-        state_module.load_state_dict(state["distillation"])
+        try:
+            state_module.load_state_dict(state["distillation"])
+        except RuntimeError as err:
+            detail = "; ".join(line.strip() for line in str(err).splitlines()[1:3])
+            raise ConfigError(f"{path}: cannot resume, the checkpoint's distillation state differs from the config's "
+                              f"(student.part_head, phi_temperature, bank): {detail}") from None
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])
