@@ -91,6 +91,12 @@ def load_config(name_or_path: str | Path = DEFAULT_CONFIG, overrides: Iterable[s
         if cfg[stage]["nesterov"] and cfg[stage]["momentum"] == 0:
             where = _source_of(f"{stage}.nesterov", sources)
             raise ConfigError(f"{where}: {stage}.nesterov: true needs {stage}.momentum > 0, got momentum 0")
+    loss = cfg["student"]["loss"]
+    for key, off in PMSC_VARIANTS.items():  # ignored without distillation (loss none), like alpha and w
+        if loss in ("kl", "global_msc") and cfg["student"][key] != off:
+            where = _source_of(f"student.{key}", sources)
+            raise ConfigError(f"{where}: student.{key}: a variant of the pmsc loss (off: {off!r}), but student.loss "
+                              f"is {loss}")
     cfg["name"] = cfg["name"] or path.stem
     cfg["out"] = cfg["out"] or str(Path("runs") / cfg["name"])
     return cfg
@@ -270,6 +276,20 @@ def _amp(value: Any) -> str | None:
     return None if ok else f"expected one of {list(AMP_CHOICES)}, got {value!r}"
 
 
+def _bank(value: Any) -> str | None:
+    ok = value is None or value == "all" or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+    return None if ok else f"expected null (the batch's HQ rows), all or a positive number of rows, got {value!r}"
+
+
+def _phi_temperature(value: Any) -> str | None:
+    ok = value == "learned" or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0)
+    return None if ok else f"expected a number > 0 or learned, got {value!r}"
+
+
+# The variants of L_pmsc (student.*) and their off values; they apply to student.loss pmsc only.
+PMSC_VARIANTS: dict[str, Any] = {"bank": None, "phi_temperature": 1.0, "part_head": "none", "occlusion_weight": False}
+
+
 CHECKS: dict[str, Callable[[Any], str | None]] = {
     "device": _device,
     "amp": _amp,
@@ -287,6 +307,10 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "data.val_fraction": _number_in(0.0, 0.5),
     "allow_modules": _module_names,
     "student.temperature": _number_in(0.0, float("inf"), low_open=True),
+    "student.bank": _bank,
+    "student.phi_temperature": _phi_temperature,
+    "student.part_head": _one_of("none", "linear", "mlp"),
+    "student.occlusion_weight": _one_of(False, True),
     **{f"{stage}.lr": _number_in(0.0, float("inf"), low_open=True) for stage in ("teacher", "student")},
     **{f"{stage}.momentum": _number_in(0.0, 1.0) for stage in ("teacher", "student")},
     **{f"{stage}.weight_decay": _number_in(0.0, float("inf")) for stage in ("teacher", "student")},

@@ -35,7 +35,7 @@ from ..atomic import write_atomic
 from ..data.dataset import SkeletonDataset
 from ..data.raw import DataFormatError
 from ..data.store import PreparedDataset
-from ..kd import PartMatrix, part_error_rates
+from ..kd import DistillationHead, PartMatrix, part_error_rates
 from ..nn import Precision, resolve_device, resolve_precision
 from ..nn.registry import split_path
 from ..nn.sync_batchnorm import convert_sync_batchnorm
@@ -71,8 +71,8 @@ from .checkpoint import (
 from .config import ConfigError, dump_config
 from .objectives import TEACHER_OUTPUT, Distillation, TrainingObjective
 from .seed import deterministic_mode, seed_everything
-from .teaching import LiveTeacher, TeacherCache
-from .trainer import Objective, dense_input, evaluate, fit
+from .teaching import LiveTeacher, TeacherBank, TeacherCache
+from .trainer import dense_input, evaluate, fit
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,9 @@ def train_student(
 
     With a distillation loss it reads the teacher checkpoint and, for ``pmsc``, the part matrix of the
     run (``student.teacher``, ``student.part_matrix``); an unfinished teacher is refused unless
-    ``allow_unfinished``. ``resume`` and ``overwrite`` as for :func:`train_teacher`.
+    ``allow_unfinished``. ``resume`` and ``overwrite`` as for :func:`train_teacher`. The variants of
+    ``pmsc`` (``student.bank``, ``phi_temperature``, ``part_head``, ``occlusion_weight``) are set up here; a
+    bank needs the teacher cache.
     """
     seed_everything(cfg["seed"])
     options = cfg["student"]
@@ -144,6 +146,7 @@ def train_student(
     if options["loss"] == "none":
         train_set = skeleton_dataset(cfg, prepared, indices, "lq", train=True)
         return _fit(cfg, card, model, TrainingObjective("x"), train_set, val_set, resume, overwrite)
+    _check_bank(cfg)
 
     paths = RunPaths.of(cfg)
     teacher_path = paths.teacher_checkpoint(cfg)
@@ -151,17 +154,25 @@ def train_student(
     require_finished(teacher_state, teacher_path, allow_unfinished)
     hq_set = skeleton_dataset(cfg, prepared, indices[paired], "hq", train=True)
     _check_card(teacher_card, hq_set, teacher_path)
-    _check_features(teacher, model, options["loss"], teacher_path)
+    _check_features(teacher, model, options["loss"], teacher_path, projected=options["part_head"] != "none")
     E = _load_part_matrix(paths.part_matrix(cfg), card) if options["loss"] == "pmsc" else None
     output = TEACHER_OUTPUT[options["loss"]]
     if use_teacher_cache(cfg):
         hq_loader = eval_loader(hq_set, cfg["eval"]["batch_size"], cfg["num_workers"])
         teacher_source = TeacherCache.build(teacher, hq_loader, output, len(prepared), device, precision)
+        if options["bank"] is not None:
+            size = None if options["bank"] == "all" else options["bank"]
+            teacher_source = TeacherBank(teacher_source, size, cfg["seed"])
         train_set, input_key = skeleton_dataset(cfg, prepared, indices, "lq", train=True), "x"
     else:
         teacher_source = LiveTeacher(teacher, output)
         train_set, input_key = pair_dataset(cfg, prepared, indices, paired), "x_lq"
-    distill = Distillation(options["loss"], teacher_source, options["alpha"], options["w"], E, options["temperature"])
+    head = None
+    if options["part_head"] != "none" or options["phi_temperature"] != 1.0:
+        head = DistillationHead(model.feature_dim, teacher.feature_dim, options["part_head"], options["phi_temperature"])
+    part_index = card.layout.part_index() if options["occlusion_weight"] else None
+    distill = Distillation(options["loss"], teacher_source, options["alpha"], options["w"], E, options["temperature"],
+                           head, part_index)
     return _fit(cfg, card, model, TrainingObjective(input_key, distill), train_set, val_set, resume, overwrite)
 
 
@@ -309,11 +320,22 @@ def _val_set(cfg: Mapping, prepared: PreparedDataset, stream: str) -> SkeletonDa
     return skeleton_dataset(cfg, prepared, indices, stream, train=False, occlusion=occlusion)
 
 
+def _check_bank(cfg: Mapping) -> None:
+    """``student.bank`` draws from the teacher cache: refuse it where the cache is not used."""
+    if cfg["student"]["bank"] is None or use_teacher_cache(cfg):
+        return
+    why = ("student.cache_teacher is false" if cfg["student"]["cache_teacher"] is False else
+           "student.cache_teacher is auto and data.hq.train_transforms augments the HQ input (set "
+           "student.cache_teacher: true if its random draws are fixed per sample)")
+    raise ConfigError(f"student.bank: {cfg['student']['bank']} draws from the cached teacher outputs, but {why}")
+
+
 def _fit(
-    cfg: Mapping, card: ModelCard, model: nn.Module, objective: Objective, train_set: Dataset,
+    cfg: Mapping, card: ModelCard, model: nn.Module, objective: TrainingObjective, train_set: Dataset,
     val_set: SkeletonDataset, resume: bool, overwrite: bool = False,
 ) -> dict:
-    """Train ``model`` for ``cfg[card.role]`` into ``<out>/<role>/``."""
+    """Train ``model`` for ``cfg[card.role]`` into ``<out>/<role>/``, with the objective's own trained state
+    (:attr:`~.objectives.TrainingObjective.state`) in the same optimizer."""
     stage = cfg[card.role]
     device = _device(cfg)
     precision = _precision(cfg, device)
@@ -321,7 +343,10 @@ def _fit(
     model = model.to(device)
     if cfg["sync_batchnorm"] and world.size > 1:
         model = convert_sync_batchnorm(model, device)
-    optimizer, scheduler = optimizer_and_scheduler(model, stage)
+    state = objective.state
+    if state is not None:
+        state.to(device)
+    optimizer, scheduler = optimizer_and_scheduler(model if state is None else nn.ModuleList([model, state]), stage)
     pin = device.type == "cuda"  # page-locked batches copy to the GPU asynchronously
     loader = train_loader(train_set, batch_sampler(stage, train_set.labels, cfg["seed"], world), cfg["num_workers"],
                           pin)
@@ -335,7 +360,7 @@ def _fit(
         model, objective, loader, optimizer, scheduler,
         lambda m: evaluate(m, val_loader, card.num_classes, device, desc="validate", precision=precision),
         epochs=stage["epochs"], run_dir=run_dir, meta={"card": card.to_dict(), "config": dict(cfg)},
-        device=device, precision=precision, resume=resume, desc=card.role, compile=cfg["compile"],
+        device=device, precision=precision, resume=resume, desc=card.role, compile=cfg["compile"], state=state,
     )
 
 
@@ -374,9 +399,10 @@ def _check_card(card: ModelCard, dataset: SkeletonDataset, path: Path | str) -> 
         )
 
 
-def _check_features(teacher: nn.Module, student: nn.Module, loss: str, path: Path) -> None:
-    """The contrastive losses compare features: teacher and student must give the same feature size ``D``."""
-    if loss != "kl" and teacher.feature_dim != student.feature_dim:
+def _check_features(teacher: nn.Module, student: nn.Module, loss: str, path: Path, projected: bool = False) -> None:
+    """The contrastive losses compare features: teacher and student must give the same feature size ``D``,
+    unless a part head (``projected``) maps the student's to the teacher's."""
+    if loss != "kl" and not projected and teacher.feature_dim != student.feature_dim:
         raise ConfigError(
             f"student.loss {loss} compares features: the student's feature size {student.feature_dim} "
             f"(model.student) must equal the teacher's {teacher.feature_dim} ({path})"

@@ -12,11 +12,15 @@ the samples that keep their HQ match:
 With several processes each rank holds a slice of the global batch; :func:`gather_teaching` collects the
 teacher rows of all slices, so that a contrastive loss compares each local student row with the HQ rows
 of the whole global batch, as one process would.
+
+:class:`TeacherBank` (``student.bank``) replaces the batch's HQ rows by a bank of cached rows: all of them,
+or a random draw per step; its rows are the same on every rank, so they are not gathered.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
@@ -39,11 +43,13 @@ class Teaching:
         out: ``[H, ...]`` teacher outputs (``part [H, 5, D]``, ``feature [H, D]`` or ``logits [H, K]``).
         y: ``[H]`` labels of those rows.
         pair: ``[B]`` row of each student sample's own HQ output in ``out``, ``-1`` for a solitary sample.
+        shared: ``out`` and ``y`` are the same on every rank (a :class:`TeacherBank`'s): not gathered.
     """
 
     out: Tensor
     y: Tensor
     pair: Tensor
+    shared: bool = False
 
 
 def pair_rows(has_hq: Tensor) -> Tensor:
@@ -56,9 +62,10 @@ def gather_teaching(local: Teaching) -> Teaching:
 
     ``out`` and ``y`` hold the rows of all ranks in rank order, which is the order one process would give
     them (each rank's slice is a contiguous part of the global batch, :class:`~.samplers.ShardedBatchSampler`);
-    ``pair`` stays this rank's ``[B_r]``, pointing into the gathered rows. ``local`` itself in one process.
+    ``pair`` stays this rank's ``[B_r]``, pointing into the gathered rows. ``local`` itself in one process,
+    or when its rows are ``shared`` by all ranks.
     """
-    if world().size == 1:
+    if world().size == 1 or local.shared:
         return local
     outs, ys = all_gather_rows(local.out), all_gather_rows(local.y)
     offset = sum(len(rows) for rows in outs[: world().rank])
@@ -104,10 +111,11 @@ class TeacherCache:
         rows: ``[R, ...]`` one teacher output per cached sample.
         row_of: ``[N]`` long, the row of prepared sample ``i`` in ``rows``, ``-1`` if it is not cached
             (a solitary sample).
+        labels: ``[R]`` long, the label of each row (what a :class:`TeacherBank` reads); ``None``: unknown.
     """
 
-    def __init__(self, rows: Tensor, row_of: Tensor) -> None:
-        self.rows, self.row_of = rows, row_of
+    def __init__(self, rows: Tensor, row_of: Tensor, labels: Tensor | None = None) -> None:
+        self.rows, self.row_of, self.labels = rows, row_of, labels
 
     @classmethod
     @torch.no_grad()
@@ -119,19 +127,73 @@ class TeacherCache:
         samples, each with its prepared ``index``) in ``precision``; the rows are kept in float32.
         ``num_samples`` is the size of the prepared dataset."""
         model = _frozen(model, output)
-        rows, index = [], []
+        rows, index, labels = [], [], []
         for batch in tqdm(loader, desc="teacher cache", unit="batch", leave=False, disable=None):
             batch = batch.to(device)
             with precision.autocast():
                 out = getattr(model(dense_input(batch.x, batch.num_graphs, model.layout.num_joints)), output)
             rows.append(out.float())
             index.append(batch.index)
+            labels.append(batch.y)
         index_all = torch.cat(index)
         row_of = torch.full((num_samples,), -1, dtype=torch.long, device=device)
         row_of[index_all] = torch.arange(index_all.numel(), device=device)
-        return cls(torch.cat(rows), row_of)
+        return cls(torch.cat(rows), row_of, torch.cat(labels))
 
     def __call__(self, batch: Batch) -> Teaching:
         rows = self.row_of[batch.index]
         has_hq = rows >= 0
         return Teaching(self.rows[rows[has_hq]], batch.y[has_hq], pair_rows(has_hq))
+
+
+_SALT_BANK = 0xBA4C
+
+
+class TeacherBank(nn.Module):
+    r"""The positive and negative sets of Eqs. 9-10 drawn from a bank of cached teacher rows
+    (``student.bank``) instead of the HQ rows of the batch.
+
+    * ``size=None`` (``all``): every row of the cache, i.e. every kept HQ training skeleton; a sample's own
+      pair is its cache row.
+    * ``size=N``: at each step, the own rows of the global batch's paired samples, and ``N`` minus their
+      number other rows drawn without replacement (``np.random.default_rng([seed, step, salt])``), in row
+      order: ``max(N, own)`` rows in all. The step counter is a buffer (``step``), checkpointed with the
+      student, so that a resumed run draws the same banks. Under several processes the own rows of all
+      ranks are gathered, so every rank holds the same bank as one process would.
+
+    Args:
+        cache: a :class:`TeacherCache` with its ``labels``.
+        size: ``None`` for all rows, else ``N >= 1``.
+        seed: the run's seed.
+    """
+
+    def __init__(self, cache: TeacherCache, size: int | None = None, seed: int = 0) -> None:
+        super().__init__()
+        if cache.labels is None:
+            raise ValueError("a teacher bank needs the labels of the cached rows")
+        if size is not None and size < 1:
+            raise ValueError(f"bank size must be >= 1 or None (all rows), got {size}")
+        self.cache, self.size, self.seed = cache, size, seed
+        if size is not None:
+            self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    @property
+    def has_state(self) -> bool:
+        """A random bank counts its steps (checkpointed); the whole cache has no state."""
+        return self.size is not None
+
+    def forward(self, batch: Batch) -> Teaching:
+        rows = self.cache.row_of[batch.index]  # [B] own cache row, -1 for a solitary sample
+        if self.size is None:
+            return Teaching(self.cache.rows, self.cache.labels, rows, shared=True)
+        num_rows = self.cache.rows.size(0)
+        own = torch.cat(all_gather_rows(rows[rows >= 0])).unique()  # sorted
+        order = np.random.default_rng([self.seed, int(self.step), _SALT_BANK]).permutation(num_rows)
+        self.step += 1
+        order = torch.from_numpy(order).to(rows.device)
+        is_own = torch.zeros(num_rows, dtype=torch.bool, device=rows.device)
+        is_own[own] = True
+        others = order[~is_own[order]][: max(self.size - own.numel(), 0)]
+        bank = torch.cat([own, others]).sort().values
+        pair = torch.where(rows >= 0, torch.searchsorted(bank, rows.clamp(min=0)), -1)
+        return Teaching(self.cache.rows[bank], self.cache.labels[bank], pair, shared=True)

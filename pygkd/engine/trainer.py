@@ -12,6 +12,12 @@ weights, optimizer, scheduler, AMP scaler and the global RNG state.
 Under ``torchrun`` (:mod:`.distributed`) every rank runs :func:`fit` on its slice of each global batch with
 the model wrapped in DistributedDataParallel; the logged metrics are reduced over the ranks, and only
 rank 0 writes the log and the checkpoints (all ranks resume from the same ``checkpoint_last.pt``).
+
+An objective may own trained state besides the network (the distillation variants' projection head and
+temperature, :attr:`.objectives.TrainingObjective.state`): :func:`fit` trains it with the same optimizer,
+stores it as ``distillation`` in both checkpoints (absent when there is none, so the model state and card
+load as before) and averages its gradients over the ranks (:func:`average_gradients`), since it is not
+inside DistributedDataParallel.
 """
 from __future__ import annotations
 
@@ -118,6 +124,7 @@ def fit(
     resume: bool = False,
     desc: str = "train",
     compile: bool = False,
+    state: nn.Module | None = None,
 ) -> dict:
     """Train for ``epochs`` epochs (in total, counting those a resumed checkpoint already holds).
 
@@ -133,6 +140,8 @@ def fit(
             scaling); recorded in every metrics record.
         resume: continue from ``run_dir/checkpoint_last.pt``; its model card must equal ``meta["card"]``.
         compile: train through ``torch.compile`` of the (data-parallel) model; validation runs eager.
+        state: the objective's own trained state (see the module docstring), on ``device``, its parameters
+            already in ``optimizer``; checkpointed as ``distillation``.
 
     Returns:
         The metrics record of the best epoch (highest validation top-1, the earliest on ties).
@@ -146,7 +155,7 @@ def fit(
     scaler = precision.grad_scaler()
     start, best = 0, {}
     if resume:
-        start, best = _restore(run_dir / LAST, meta, model, optimizer, scheduler, scaler)
+        start, best = _restore(run_dir / LAST, meta, model, optimizer, scheduler, scaler, state)
     trained = data_parallel(model, device)
     if compile:
         trained = torch.compile(trained)
@@ -160,7 +169,7 @@ def fit(
             loader.batch_sampler.set_epoch(epoch)
             lr = optimizer.param_groups[0]["lr"]
             train = train_epoch(trained, objective, loader, optimizer, device, scaler=scaler, precision=precision,
-                                desc=f"{desc} epoch {epoch + 1}")
+                                desc=f"{desc} epoch {epoch + 1}", state=state)
             scheduler.step()
             val = validate(model)
             record = {"epoch": epoch + 1, "lr": lr, **train, "val_top1": val["top1"], "val_top5": val["top5"],
@@ -168,6 +177,8 @@ def fit(
             progress.set_postfix(loss=f"{train['train_loss']:.3f}", val_top1=f"{val['top1']:.1%}")
             weights = {**meta, "model": model.state_dict(), "epoch": epoch + 1, "metrics": record,
                        "epochs_planned": epochs, "completed": epoch + 1 == epochs}
+            if state is not None:
+                weights["distillation"] = state.state_dict()
             if not best or record["val_top1"] > best["val_top1"]:
                 best = record
                 if main:
@@ -203,11 +214,13 @@ def train_epoch(
     scaler: torch.amp.GradScaler | None = None,
     precision: Precision = FLOAT32,
     desc: str = "train",
+    state: nn.Module | None = None,
 ) -> dict:
     """One pass over ``loader`` (one optimizer step per batch); returns the sample-weighted means
     ``train_loss``, ``train_<term>`` for every term of the objective, and ``train_top1``, over the samples
     of all ranks. The objective runs under ``precision``'s autocast (it computes its losses in float32, see
-    :mod:`.objectives`)."""
+    :mod:`.objectives`). The gradients of the objective's ``state`` are averaged over the ranks before each
+    step."""
     scaler = scaler or precision.grad_scaler()
     model.train()
     totals: dict[str, Tensor] = {}
@@ -218,6 +231,8 @@ def train_epoch(
             out = objective(model, batch)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(out.loss).backward()
+        if state is not None:
+            average_gradients(state)
         scaler.step(optimizer)
         scaler.update()
         n = out.batch_size or out.y.numel()
@@ -233,6 +248,19 @@ def train_epoch(
     return means
 
 
+def average_gradients(module: nn.Module) -> None:
+    """Replace the gradient of each parameter of ``module`` by its mean over the ranks (what
+    DistributedDataParallel does for the network); nothing in one process. Every rank must call it at the
+    same step; a parameter without gradient counts as a zero gradient."""
+    size = world().size
+    if size == 1:
+        return
+    for param in module.parameters():
+        if param.grad is None:
+            param.grad = torch.zeros_like(param)
+        param.grad.copy_(all_sum(param.grad) / size)
+
+
 def _restore(
     path: Path,
     meta: Mapping[str, Any],
@@ -240,6 +268,7 @@ def _restore(
     optimizer: Optimizer,
     scheduler: LRScheduler,
     scaler: torch.amp.GradScaler,
+    state_module: nn.Module | None = None,
 ) -> tuple[int, dict]:
     """Load a ``checkpoint_last.pt`` into the training objects; returns ``(completed epochs, best record)``.
 
@@ -249,7 +278,19 @@ def _restore(
     changed = sorted(k for k in state["card"] if state["card"][k] != meta["card"].get(k))  # older cards have fewer keys
     if changed:
         raise ConfigError(f"{path}: cannot resume, the checkpoint's model differs from the config in {changed}")
+    if (state_module is None) != ("distillation" not in state):
+        has = "has" if "distillation" in state else "has no"
+        raise ConfigError(f"{path}: cannot resume, the checkpoint {has} distillation state (a part head, learned "
+                          "temperature or random bank: student.part_head, phi_temperature, bank) and the config "
+                          f"{'has none' if state_module is None else 'has'}")
     model.load_state_dict(state["model"])
+    if state_module is not None:
+        try:
+            state_module.load_state_dict(state["distillation"])
+        except RuntimeError as err:
+            detail = "; ".join(line.strip() for line in str(err).splitlines()[1:3])
+            raise ConfigError(f"{path}: cannot resume, the checkpoint's distillation state differs from the config's "
+                              f"(student.part_head, phi_temperature, bank): {detail}") from None
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scaler.load_state_dict(state["scaler"])

@@ -11,6 +11,8 @@ A :class:`Grid` is a table: its rows, and the names of the columns that tell the
 * ``table4`` (Table 4): the student's distillation term: none / KL / global MSC / part MSC (``L_pmsc``).
 * ``table5`` (Table 5): HQ kept for 80% and 70% of the training instances: the teacher on those, the
   student without and with KD on their LQ skeletons only, and with KD on all LQ skeletons (``D_sol`` too).
+* ``variants`` (beyond the paper, issue 12): teacher, then at OP 0.3 and 0.6 the student w/o KD, w/ the
+  paper's ``L_pmsc``, and w/ ``L_pmsc`` plus one variant key each (:data:`PMSC_VARIANTS`).
 
 Grids over a synthesised LQ stream may repeat their student rows at several severities of
 :data:`pygkd.data.lq_synthesis.SEVERITIES` (a ``Skeleton`` column).
@@ -29,6 +31,15 @@ TABLE3_BACKBONES: dict[str, dict[str, Any]] = {
     "Js-AGCN": {"layer": "agcn", "channels": [64, 64, 64, 64, 128, 128, 128, 256, 256, 256],  # 2s-AGCN's plan
                 "strides": [1, 1, 1, 1, 2, 1, 1, 2, 1, 1]},
     "EfficientGCN-B4": {"backbone": "efficientgcn", "scale": 4},
+}
+VARIANT_OCCLUSIONS = (0.3, 0.6)
+# The variants grid's rows beyond the paper's loss: key tag -> (Variant column, the one student.* key it sets).
+PMSC_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "bank": ("bank = all", {"student.bank": "all"}),
+    "tau0.1": ("τ = 0.1", {"student.phi_temperature": 0.1}),
+    "taulearned": ("τ learned", {"student.phi_temperature": "learned"}),
+    "head-mlp": ("part head mlp", {"student.part_head": "mlp"}),
+    "occw": ("occlusion weights", {"student.occlusion_weight": True}),
 }
 LOSS_NAMES = {"none": "L_c", "kl": "L_c + KL", "global_msc": "L_c + global MSC", "pmsc": "L_c + L_pmsc"}
 
@@ -153,6 +164,25 @@ def table5(severities: Sequence[str | None] = (None,), fractions: Sequence[float
                 tuple(rows))
 
 
+def variants(severities: Sequence[str | None] = (None,), occlusions: Sequence[float] = VARIANT_OCCLUSIONS) -> Grid:
+    """Teacher, then at every OP: Student w/o KD, w/ KD (the paper's ``L_pmsc``) and w/ ``L_pmsc`` plus each
+    variant of :data:`PMSC_VARIANTS` (Δ against the w/o KD row of the same OP and severity)."""
+    rows = [Row("teacher", "Teacher", "teacher", {"Variant": "HQ", "OP": 0.0})]
+    for severity in severities:
+        for op in occlusions:
+            plain = f"student-op{op:g}{_suffix(severity)}"
+            rows.append(Row(plain, "Student (w/o KD)", "student", {"Variant": "—", "OP": op},
+                            {"student.loss": "none"}, op, severity))
+            rows.append(Row(f"kd-op{op:g}{_suffix(severity)}", "Student (w/ KD)", "student",
+                            {"Variant": "L_pmsc (paper)", "OP": op}, {"student.loss": "pmsc"}, op, severity,
+                            baseline=plain))
+            for tag, (name, setting) in PMSC_VARIANTS.items():
+                rows.append(Row(f"kd-{tag}-op{op:g}{_suffix(severity)}", "Student (w/ KD)", "student",
+                                {"Variant": name, "OP": op}, {"student.loss": "pmsc", **setting}, op, severity,
+                                baseline=plain))
+    return Grid("variants", "Variants of L_pmsc beyond the paper (issue 12)", ("Variant", "OP"), tuple(rows))
+
+
 def select_rows(grid: Grid, patterns: Sequence[str]) -> Grid:
     """``grid`` with only the rows whose key matches one of the shell-style ``patterns`` (``"*-op0.6*"``),
     and the baseline rows they are compared to.
@@ -169,7 +199,8 @@ def select_rows(grid: Grid, patterns: Sequence[str]) -> Grid:
     return replace(grid, rows=tuple(row for row in grid.rows if row.key in chosen))
 
 
-GRIDS: dict[str, Callable[..., Grid]] = {"table1": table1, "table3": table3, "table4": table4, "table5": table5}
+GRIDS: dict[str, Callable[..., Grid]] = {"table1": table1, "table3": table3, "table4": table4, "table5": table5,
+                                        "variants": variants}
 
 
 def build_grid(

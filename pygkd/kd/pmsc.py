@@ -114,8 +114,14 @@ def pmsc_loss(
     pair: Tensor,
     E: Tensor,
     w: float = 0.5,
+    temperature: float | Tensor = 1.0,
+    occlusion: Tensor | None = None,
 ) -> Tensor:
     r""":math:`\mathcal{L}_{pmsc}` (Eqs. 6-11): part-level multi-sample contrastive loss.
+
+    Two variants beyond the paper (both off by default): a temperature, :math:`\mathcal{C}_{ij} =
+    e^{\phi_{ij} / \tau}`, and occlusion-aware part weights :math:`\omega_{i,p} = E_{y_i,p}\,(1 + o_{i,p})`
+    in Eq. 7 instead of :math:`E_{y_i,p}` (:func:`pygkd.kd.part_occlusion` gives :math:`o`).
 
     Args:
         student_part: ``[B, 5, D]`` part features of the LQ batch (student, with gradient).
@@ -126,6 +132,10 @@ def pmsc_loss(
         E: ``[K, 5]`` action-specific part matrix (Eq. 13), a fixed prior (detached); row :math:`y_i` weighs
             the parts of sample ``i``.
         w: weight of the positive set (Eq. 8), 0.5 in the paper.
+        temperature: :math:`\tau > 0` dividing :math:`\phi` (1 in the paper); a tensor (a learned
+            :math:`\tau`) receives gradients.
+        occlusion: ``[B, 5]`` fraction :math:`o_{i,p} \in [0, 1]` of part ``p`` of LQ sample ``i`` that is
+            occluded; ``None``: the paper's weights :math:`E_{y_i,p}`.
 
     Returns:
         Scalar loss (see the module docstring for batches without positives or negatives).
@@ -142,8 +152,17 @@ def pmsc_loss(
             f"expected {student_part.size(0)} student labels in 0..{E.size(0) - 1} (the rows of E), "
             f"got {y_student.tolist()}"
         )
+    if not isinstance(temperature, Tensor) and not temperature > 0:  # a learned one is exp(log tau) > 0
+        raise ValueError(f"temperature must be > 0, got {temperature}")
     part_weight = E.detach().to(student_part)[y_student]
-    similarity = part_similarity(student_part, teacher_part.detach(), part_weight)
+    if occlusion is not None:
+        if occlusion.shape != part_weight.shape or ((occlusion < 0) | (occlusion > 1)).any():
+            raise ValueError(
+                f"expected occlusion fractions [{part_weight.size(0)}, {part_weight.size(1)}] in [0, 1], got "
+                f"{tuple(occlusion.shape)}"
+            )
+        part_weight = part_weight * (1 + occlusion.detach().to(part_weight))
+    similarity = part_similarity(student_part, teacher_part.detach(), part_weight) / temperature
     return multi_sample_contrastive_loss(similarity, y_student, y_teacher, pair, w)
 
 

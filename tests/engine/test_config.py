@@ -57,6 +57,12 @@ def test_overrides_are_dotted_and_parsed_as_yaml(child):
         ("teacher.lr=true", r"teacher\.lr: expected a number"),
         ("student.loss=mse", r"student\.loss: expected one of \['none', 'kl', 'global_msc', 'pmsc'\]"),
         ("student.cache_teacher=1", "student.cache_teacher: expected one of"),
+        ("student.bank=0", r"student\.bank: expected null \(the batch's HQ rows\), all or a positive number"),
+        ("student.bank=true", r"student\.bank: expected null"),
+        ("student.phi_temperature=0", r"student\.phi_temperature: expected a number > 0 or learned, got 0"),
+        ("student.phi_temperature=learn", r"student\.phi_temperature: expected a number > 0 or learned"),
+        ("student.part_head=deep", r"student\.part_head: expected one of \['none', 'linear', 'mlp'\]"),
+        ("student.occlusion_weight=1", r"student\.occlusion_weight: expected one of \[False, True\]"),
         ("student.hq_fraction=0", r"expected a number in \(0.0, 1.0\]"),
         ("teacher.milestones=[40, 30]", "increasing"),
         ("device=gpu", "expected auto, cpu, cuda or cuda:N"),
@@ -123,3 +129,14 @@ def test_the_wheel_ships_every_folder_of_configs():
     assert folders == shipped
     for target, patterns in data_files.items():
         assert all(Path(target) == Path("share/pygkd") / Path(p).parent for p in patterns)
+
+
+def test_pmsc_variants_need_the_pmsc_loss(child):
+    with pytest.raises(ConfigError, match=r"--set: student\.part_head: a variant of the pmsc loss \(off: 'none'\), "
+                                          "but student.loss is kl"):
+        load_config(child, ["student.loss=kl", "student.part_head=mlp"])
+    cfg = load_config(child, ["student.loss=none", "student.bank=all", "student.phi_temperature=learned"])
+    assert (cfg["student"]["bank"], cfg["student"]["phi_temperature"]) == ("all", "learned")  # unused w/o KD
+    defaults = load_config(child)["student"]
+    assert [defaults[k] for k in ("bank", "phi_temperature", "part_head", "occlusion_weight")] == [None, 1.0, "none",
+                                                                                                    False]

@@ -14,6 +14,7 @@ from pygkd.engine.distributed import PeerLost
 from pygkd.engine.objectives import TEACHER_OUTPUT, Distillation
 from pygkd.engine.samplers import ClassAwareBatchSampler, RandomBatchSampler, ShardedBatchSampler, ShardSampler
 from pygkd.engine.teaching import Teaching, pair_rows
+from pygkd.engine.trainer import average_gradients
 from pygkd.nn import BackboneOutput, build_backbone
 from pygkd.nn.sync_batchnorm import convert_sync_batchnorm
 from pygkd.skeleton import get_layout
@@ -75,6 +76,10 @@ def test_one_process_helpers_are_the_identity():
     assert distributed.mean_share(x, 7) is x
     assert torch.equal(distributed.share(torch.tensor(6.0), 4), torch.tensor(1.5))
     assert distributed.all_gather_rows(x)[0] is x
+    head = torch.nn.Linear(2, 1)
+    head.weight.grad = torch.ones(1, 2)
+    average_gradients(head)  # one process: untouched
+    assert head.weight.grad.tolist() == [[1.0, 1.0]] and head.bias.grad is None
 
 
 # --- two gloo processes ------------------------------------------------------------------------------------
@@ -168,6 +173,12 @@ def _worker(rank, world_size, init_file):
             torch.testing.assert_close(p.grad, grad, rtol=1e-9, atol=1e-12)
         for buffer, b in zip(buffers, model.module.buffers()):  # the running statistics too
             torch.testing.assert_close(b, buffer, rtol=1e-9, atol=1e-12)
+
+        # the objective's own trained state (a part head) is outside DDP: its gradients are averaged by hand
+        head = torch.nn.Linear(2, 1)
+        head.weight.grad = torch.full((1, 2), float(rank + 1))  # the bias has no gradient on any rank
+        average_gradients(head)
+        assert head.weight.grad.tolist() == [[1.5, 1.5]] and head.bias.grad.tolist() == [0.0]
 
         # a rank that dies: the next collective of the other one fails at once, in one line
         distributed.barrier()

@@ -1,4 +1,6 @@
 """The teacher's side of a student batch: live and cached teacher outputs, and the objectives."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -113,3 +115,110 @@ def test_distillation_rejects_bad_settings():
         Distillation("mse", lambda b: None)
     with pytest.raises(ValueError, match="part matrix"):
         Distillation("pmsc", lambda b: None)
+
+
+# --- the teacher bank (student.bank) ----------------------------------------------------------------------------
+
+from types import SimpleNamespace  # noqa: E402
+
+from pygkd.engine.teaching import TeacherBank  # noqa: E402
+
+
+def _cache(num_rows=12, num_samples=20):
+    """A cache of ``num_rows`` rows for prepared samples 0..num_rows-1 (row r = sample r), labels r % 3."""
+    g = torch.Generator().manual_seed(0)
+    row_of = torch.full((num_samples,), -1)
+    row_of[:num_rows] = torch.arange(num_rows)
+    return TeacherCache(torch.randn(num_rows, 5, 4, generator=g), row_of, torch.arange(num_rows) % 3)
+
+
+def test_bank_all_is_every_cached_row_with_each_sample_own_row():
+    cache = _cache()
+    batch = SimpleNamespace(index=torch.tensor([3, 15, 7]), y=torch.tensor([0, 1, 1]))
+    t = TeacherBank(cache)(batch)
+    assert t.out is cache.rows and t.y is cache.labels and t.shared
+    assert t.pair.tolist() == [3, -1, 7]
+
+
+def naive_bank(seed, step, num_rows, own, size):
+    """The random bank by hand: own rows, then the first others of the seeded permutation, sorted."""
+    order = np.random.default_rng([seed, step, 0xBA4C]).permutation(num_rows).tolist()
+    others = [r for r in order if r not in own][: max(size - len(set(own)), 0)]
+    return sorted(set(own) | set(others))
+
+
+def test_random_bank_draws_per_step_keeps_the_own_rows_and_counts_its_steps():
+    cache = _cache()
+    bank = TeacherBank(cache, size=6, seed=4)
+    batch = SimpleNamespace(index=torch.tensor([3, 15, 7, 3]), y=torch.tensor([0, 1, 1, 0]))
+    drawn = []
+    for step in range(3):
+        t = bank(batch)
+        rows = naive_bank(4, step, 12, [3, 7], 6)
+        assert len(rows) == 6 and {3, 7} <= set(rows)
+        torch.testing.assert_close(t.out, cache.rows[rows], rtol=0, atol=0)
+        assert t.y.tolist() == cache.labels[rows].tolist() and t.shared
+        assert t.pair.tolist() == [rows.index(3), -1, rows.index(7), rows.index(3)]
+        drawn.append(rows)
+    assert int(bank.step) == 3 and len({tuple(r) for r in drawn}) > 1  # a new draw at every step
+    again = TeacherBank(cache, size=6, seed=4)
+    again.load_state_dict(bank.state_dict())  # a resumed run: the same next draw
+    assert torch.equal(again(batch).out, bank(batch).out)
+    assert TeacherBank(cache, size=1)(batch).out.shape[0] == 2  # never fewer than the own rows
+    with pytest.raises(ValueError, match="labels of the cached rows"):
+        TeacherBank(TeacherCache(cache.rows, cache.row_of))
+    with pytest.raises(ValueError, match="bank size must be >= 1"):
+        TeacherBank(cache, size=0)
+
+
+def test_pmsc_with_a_bank_is_the_loss_against_the_bank_rows():
+    """The distillation term over a bank = pmsc_loss with the bank as the HQ set (checked against the loops in
+    tests/kd/test_losses.py), and its state is the bank's step counter."""
+    from tests.kd.test_losses import naive_msc
+
+    cache = _cache()
+    E = torch.softmax(torch.randn(3, 5, generator=torch.Generator().manual_seed(1)), 1)
+    student = torch.randn(4, 5, 4, generator=torch.Generator().manual_seed(2))
+    batch = SimpleNamespace(index=torch.tensor([3, 15, 7, 4]), y=torch.tensor([0, 1, 1, 1]))
+    for size in (None, 6):
+        distill = Distillation("pmsc", TeacherBank(cache, size, seed=0), E=E)
+        rows = list(range(12)) if size is None else naive_bank(0, 0, 12, [3, 7, 4], 6)
+        kd = distill(BackboneOutput(None, None, student), batch)
+        pair = torch.tensor([rows.index(3), -1, rows.index(7), rows.index(4)])
+        expected = naive_msc(student, cache.rows[rows], batch.y, cache.labels[rows], pair, E, 0.5)
+        assert kd.item() == pytest.approx(expected, rel=1e-5)
+        assert (distill.state is None) == (size is None)
+    assert list(distill.state.state_dict()) == ["bank.step"]
+
+
+def test_distillation_with_head_and_occlusion_weights(setup):
+    """The objective's pmsc term projects the student's parts, divides phi by tau and weighs the parts by
+    their occlusion in the student's input; the learned tau is logged and is the objective's state."""
+    from pygkd.kd import DistillationHead, part_occlusion
+
+    _, _, _, teacher, student, _, _, pair_batch = setup
+    E = torch.softmax(torch.randn(student.fc.out_features, 5), 1)
+    torch.manual_seed(0)
+    head = DistillationHead(student.feature_dim, teacher.feature_dim, "mlp", "learned")
+    with torch.no_grad():
+        head.log_tau.fill_(math.log(0.5))
+    part_index = student.layout.part_index()
+    objective = TrainingObjective("x_lq", Distillation("pmsc", LiveTeacher(teacher, "part"), E=E, head=head,
+                                                       part_index=part_index))
+    student.eval()
+    step = objective(student, pair_batch)
+
+    x = dense_input(pair_batch.x_lq, 6, student.layout.num_joints)
+    x_hq = dense_input(pair_batch.x_hq, int(pair_batch.has_hq.sum()), teacher.layout.num_joints)
+    out, has = student(x), pair_batch.has_hq
+    kd = pmsc_loss(head.project(out.part), teacher(x_hq).part, pair_batch.y, pair_batch.y[has], pair_rows(has), E,
+                   0.5, temperature=0.5, occlusion=part_occlusion(x, part_index))
+    torch.testing.assert_close(step.loss, F.cross_entropy(out.logits, pair_batch.y) + kd)
+    assert set(step.terms) == {"ce", "pmsc", "phi_temperature"}
+    assert step.terms["phi_temperature"].item() == pytest.approx(0.5)
+    assert objective.state is not None and set(objective.state.state_dict()) == {
+        "head.log_tau", *(f"head.projection.{k}" for k in head.projection.state_dict())}
+    step.loss.backward()
+    assert head.log_tau.grad is not None and all(p.grad is not None for p in head.projection.parameters())
+    with pytest.raises(ValueError, match="apply to pmsc, not kl"):
+        Distillation("kl", lambda b: None, head=head)

@@ -106,3 +106,58 @@ def test_resume_refuses_another_precision(tiny_config):
     train_teacher(tiny_config("teacher.epochs=1"))
     with pytest.raises(ValueError, match="cannot resume.*'precision'"):
         train_teacher(tiny_config("amp=bf16"), resume=True)
+
+
+VARIANTS = ["student.bank=5", "student.phi_temperature=learned", "student.part_head=mlp", "student.occlusion_weight=true"]
+
+
+def test_a_student_with_every_pmsc_variant_resumes_bit_for_bit_and_keeps_its_head_out_of_the_model(tiny_config,
+                                                                                                   tmp_path):
+    teacher = tiny_config(f"out={tmp_path / 'teacher'}", "teacher.epochs=1")
+    train_teacher(teacher)
+    compute_part_matrix(teacher)
+    shared = [f"student.teacher={RunPaths.of(teacher).teacher / BEST}",
+              f"student.part_matrix={RunPaths.of(teacher).matrix}", *VARIANTS]
+    # a student twice as wide as the teacher: the part head maps its 32 features to the teacher's 16
+    wide = "model.student={backbone: stgcn, channels: [8, 8, 32], strides: [1, 2, 1], temporal_kernel: 3}"
+    straight = tiny_config(f"out={tmp_path / 'straight'}", wide, *shared)
+    best = train_student(straight)
+    train_student(tiny_config(f"out={tmp_path / 'resumed'}", wide, "student.epochs=1", *shared))
+    train_student(tiny_config(f"out={tmp_path / 'resumed'}", wide, *shared), resume=True)
+
+    a = load_checkpoint(tmp_path / "straight" / "student" / LAST)
+    b = load_checkpoint(tmp_path / "resumed" / "student" / LAST)
+    assert set(a["distillation"]) >= {"head.log_tau", "bank.step", "head.projection.0.weight"}
+    assert int(a["distillation"]["bank.step"]) == int(b["distillation"]["bank.step"]) > 2  # steps of 2 epochs
+    for key in (*a["model"], *a["distillation"]):
+        left, right = (a["model"], b["model"]) if key in a["model"] else (a["distillation"], b["distillation"])
+        assert torch.equal(left[key], right[key]), key
+    assert a["distillation"]["head.log_tau"] != 0  # trained
+    records = read_metrics(tmp_path / "straight" / "student" / "metrics.jsonl")
+    assert [r["train_phi_temperature"] > 0 for r in records] == [True, True] and "phi_temperature" not in best
+    assert records == [{**r, "time_s": s["time_s"]} for r, s in
+                       zip(read_metrics(tmp_path / "resumed" / "student" / "metrics.jsonl"), records)]
+    model, card, state = load_model(tmp_path / "straight" / "student" / BEST)  # the backbone alone, as before
+    assert model.feature_dim == 32 and "distillation" in state
+    assert evaluate_model(straight, "student")["num_samples"] > 0
+
+    resumed = [f"out={tmp_path / 'resumed'}", wide, "student.epochs=3", *shared[:2]]
+    with pytest.raises(ValueError, match="cannot resume, the checkpoint's distillation state differs from the "
+                                         r"config's \(student.part_head, phi_temperature, bank\): Missing key"):
+        train_student(tiny_config(*resumed, "student.part_head=linear"), resume=True)
+
+
+def test_variants_are_refused_where_they_cannot_apply(tiny_config, tmp_path):
+    from pygkd.engine.config import ConfigError
+
+    augmented = "data.hq.train_transforms=[{name: FixLength, length: 8, mode: uniform}, {name: Normalize, coords: 3}, {name: OccludeJoints, p: 0.1}]"
+    with pytest.raises(ConfigError, match="student.bank: all draws from the cached teacher outputs, but "
+                                          "student.cache_teacher is false"):
+        train_student(tiny_config("student.bank=all", "student.cache_teacher=false"))
+    with pytest.raises(ConfigError, match="student.cache_teacher is auto and data.hq.train_transforms augments"):
+        train_student(tiny_config("student.bank=all", augmented))
+    train_teacher(tiny_config("teacher.epochs=1"))
+    compute_part_matrix(tiny_config())
+    wide = "model.student={backbone: stgcn, channels: [8, 8, 32], strides: [1, 2, 1], temporal_kernel: 3}"
+    with pytest.raises(ConfigError, match="feature size 32 .* must equal the teacher's 16"):
+        train_student(tiny_config(wide))

@@ -74,3 +74,16 @@ def test_every_grid_on_a_slice_of_real_data(tmp_path, config, folder):
 def test_usage_errors(tmp_path, args, message):
     result = run(*args, "-c", "demo", "--results", tmp_path)
     assert result.exit_code != 0 and message in result.output, result.output
+
+
+@pytest.mark.slow
+def test_variants_grid_on_synthetic_data(tmp_path):
+    """Every variant row of the grid trains and is tabled (one OP, to keep it short)."""
+    result = run("variants", "-c", "demo", "-b", "smoke", "--results", tmp_path, "--severity", "severe",
+                 "--rows", "*-op0.6-severe", "--set", SYNTHETIC_LQ)
+    assert result.exit_code == 0, result.output
+    records = read_records(tmp_path / "demo" / "smoke" / "variants" / "rows.jsonl")
+    expected = [row.key for row in build_grid("variants", ("severe",)).rows if row.key.endswith("-op0.6-severe")]
+    assert [r["row"] for r in records] == expected and len(expected) == 7
+    table = (tmp_path / "demo" / "smoke" / "variants" / "table.md").read_text()
+    assert "| Student (w/ KD) | τ learned | 0.6 |" in table and "| Student (w/ KD) | bank = all | 0.6 |" in table

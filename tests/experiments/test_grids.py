@@ -97,3 +97,24 @@ def test_table1_at_chosen_occlusions_only():
     grid = build_grid("table1", occlusions=(0.6,))
     assert [row.key for row in grid.rows] == ["teacher", "student-op0.6", "kd-op0.6"]
     assert build_grid("table4", occlusions=(0.6,)).rows == build_grid("table4").rows  # other grids ignore it
+
+
+def test_variants_grid_rows():
+    from pygkd.engine.config import PMSC_VARIANTS as VARIANT_KEYS
+    from pygkd.experiments.grids import variants
+
+    grid = variants(("severe",))
+    assert grid.columns == ("Variant", "OP") and grid.name in GRIDS
+    assert len(grid.rows) == 1 + 2 * 7  # teacher, then w/o KD, paper L_pmsc and 5 variants at OP 0.3 and 0.6
+    bank = grid.row("kd-bank-op0.3-severe")
+    assert bank.settings == {"student.loss": "pmsc", "student.bank": "all"}
+    assert (bank.occlusion, bank.severity, bank.baseline) == (0.3, "severe", "student-op0.3-severe")
+    assert grid.row("kd-taulearned-op0.6-severe").settings["student.phi_temperature"] == "learned"
+    assert grid.row("kd-op0.6-severe").settings == {"student.loss": "pmsc"}
+    assert grid.row("student-op0.6-severe").settings == {"student.loss": "none"}
+    for row in grid.rows[1:]:  # one variant key at most, each a real key set away from its off value
+        extra = {k: v for k, v in row.settings.items() if k != "student.loss"}
+        assert len(extra) <= 1 and all(VARIANT_KEYS[k.split(".")[1]] != v for k, v in extra.items())
+        load_config("demo", [f"{k}={json.dumps(v)}" for k, v in row.settings.items()])  # valid settings
+    assert [r.key for r in build_grid("variants").rows][:4] == ["teacher", "student-op0.3", "kd-op0.3",
+                                                                 "kd-bank-op0.3"]

@@ -6,12 +6,14 @@ import math
 import pytest
 import torch
 
-from pygkd.kd import defined_samples, global_msc_loss, kl_loss, pmsc_loss
+from pygkd.kd import DistillationHead, defined_samples, global_msc_loss, kl_loss, part_occlusion, pmsc_loss
 
 
-def naive_msc(student, teacher, y_student, y_teacher, pair, E, w) -> float:
+def naive_msc(student, teacher, y_student, y_teacher, pair, E, w, tau=1.0, occlusion=None) -> float:
     """Eqs. 6-11 with for-loops and math.exp. Empty B^P / B^N sums are 0; a sample whose numerator is 0
-    (solitary, no positive or w = 0) has no finite loss and is left out of the mean."""
+    (solitary, no positive or w = 0) has no finite loss and is left out of the mean. Variants: C = exp(phi /
+    tau), and part weights E[y_i][p] * (1 + occlusion[i][p])."""
+    occlusion = [[0.0] * E.size(1)] * len(y_student) if occlusion is None else occlusion.tolist()
     student, teacher, E = student.tolist(), teacher.tolist(), E.tolist()
     y_student, y_teacher, pair = y_student.tolist(), y_teacher.tolist(), pair.tolist()
 
@@ -21,7 +23,8 @@ def naive_msc(student, teacher, y_student, y_teacher, pair, E, w) -> float:
 
     def similarity(i, j):  # Eqs. 6-7
         parts = range(len(student[i]))
-        return math.exp(sum(cos(student[i][p], teacher[j][p]) * E[y_student[i]][p] for p in parts))
+        weight = [E[y_student[i]][p] * (1 + occlusion[i][p]) for p in parts]
+        return math.exp(sum(cos(student[i][p], teacher[j][p]) * weight[p] for p in parts) / tau)
 
     losses = []
     for i, y in enumerate(y_student):
@@ -213,3 +216,135 @@ def test_defined_samples_by_hand():
     assert defined_samples(y_student, y_teacher, pair, 0.0).tolist() == [True, False, False, False]
     # a paired sample whose own row is the only one of its class has no positive but is defined
     assert defined_samples(torch.tensor([0]), torch.tensor([0]), torch.tensor([0]), 0.5).tolist() == [True]
+
+
+# --- variants beyond the paper --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5, 2.0])
+@pytest.mark.parametrize("seed", range(3))
+def test_pmsc_with_a_temperature_matches_the_equations(seed, tau):
+    student, teacher, y_student, y_teacher, pair, E = random_batch(seed)
+    expected = naive_msc(student, teacher, y_student, y_teacher, pair, E, 0.5, tau=tau)
+    loss = pmsc_loss(student, teacher, y_student, y_teacher, pair, E, 0.5, temperature=tau)
+    assert loss.item() == pytest.approx(expected, rel=1e-10)
+
+
+def test_pmsc_temperature_one_and_no_occlusion_are_the_paper_bit_for_bit():
+    student, teacher, y_student, y_teacher, pair, E = random_batch(1)
+    paper = pmsc_loss(student.float(), teacher.float(), y_student, y_teacher, pair, E.float())
+    same = pmsc_loss(student.float(), teacher.float(), y_student, y_teacher, pair, E.float(), 0.5, 1.0, None)
+    assert torch.equal(paper, same)
+
+
+def test_pmsc_temperature_by_hand_and_a_learned_one_gets_its_gradient():
+    # the hand-computed case above (phi = 1, 0, -1) at tau = 0.5: C = e^2, e^0, e^-2
+    student = torch.tensor([[[1.0, 0.0]] * 5], dtype=torch.float64)
+    teacher = torch.tensor([[[2.0, 0.0]] * 5, [[0.0, 3.0]] * 5, [[-1.0, 0.0]] * 5], dtype=torch.float64)
+    E = torch.tensor([[1.0] * 5, [0.1, 0.2, 0.3, 0.2, 0.2]], dtype=torch.float64)
+    labels = torch.tensor([1]), torch.tensor([1, 1, 0]), torch.tensor([0])
+    tau = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    loss = pmsc_loss(student, teacher, *labels, E, 0.5, temperature=tau)
+    e = math.e
+    assert loss.item() == pytest.approx(-math.log((e**2 + 0.5) / (e**2 + 0.5 + e**-2)), rel=1e-12)
+    loss.backward()
+    # d/dtau of -log(num / (num + neg)), num = e^(1/tau) + 0.5, neg = e^(-1/tau): by central differences
+    f = lambda t: -math.log((math.exp(1 / t) + 0.5) / (math.exp(1 / t) + 0.5 + math.exp(-1 / t)))  # noqa: E731
+    assert tau.grad.item() == pytest.approx((f(0.5 + 1e-6) - f(0.5 - 1e-6)) / 2e-6, rel=1e-6)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        pmsc_loss(student, teacher, *labels, E, 0.5, temperature=0.0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pmsc_with_occlusion_weights_matches_the_equations(seed):
+    student, teacher, y_student, y_teacher, pair, E = random_batch(seed)
+    occlusion = torch.rand(len(y_student), 5, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    expected = naive_msc(student, teacher, y_student, y_teacher, pair, E, 0.5, occlusion=occlusion)
+    loss = pmsc_loss(student, teacher, y_student, y_teacher, pair, E, 0.5, occlusion=occlusion)
+    assert loss.item() == pytest.approx(expected, rel=1e-10)
+    with pytest.raises(ValueError, match=r"occlusion fractions \[10, 5\] in \[0, 1\], got \(10, 4\)"):
+        pmsc_loss(student, teacher, y_student, y_teacher, pair, E, 0.5, occlusion=occlusion[:, :4])
+    with pytest.raises(ValueError, match="occlusion fractions"):
+        pmsc_loss(student, teacher, y_student, y_teacher, pair, E, 0.5, occlusion=occlusion + 1)
+
+
+def naive_part_occlusion(x, part_index) -> list[list[float]]:
+    """o_ip with loops: occluded (all channels 0) entries of part p over real frames and valid persons."""
+    x, part_index = x.tolist(), part_index.tolist()
+    out = []
+    for sample in x:
+        zero = [[[all(c == 0 for c in joint) for joint in frame] for frame in person] for person in sample]
+        persons = [m for m in range(len(sample)) if not all(all(frame) for frame in zero[m])]
+        frames = [t for t in range(len(sample[0])) if not all(all(zero[m][t]) for m in range(len(sample)))]
+        row = []
+        for p in range(5):
+            joints = [v for v, q in enumerate(part_index) if q == p]
+            entries = [(m, t, v) for m in persons for t in frames for v in joints]
+            row.append(sum(zero[m][t][v] for m, t, v in entries) / len(entries) if entries else 0.0)
+        out.append(row)
+    return out
+
+
+def test_part_occlusion_matches_a_loop_and_a_hand_count():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 2, 6, 7, 3, generator=g, dtype=torch.float64)
+    x = x.masked_fill(torch.rand(4, 2, 1, 7, 1, generator=g) < 0.4, 0.0)  # joints occluded in every frame
+    x = x.masked_fill(torch.rand(4, 2, 6, 7, 1, generator=g) < 0.2, 0.0)  # and single entries
+    x[1, 1] = 0.0  # a padding person
+    x[2, :, 4:] = 0.0  # two padding frames
+    x[3] = 0.0  # nothing at all
+    x[0, 0, 0, 0, :2] = 0.0  # two of three channels zero: not occluded
+    part_index = torch.tensor([0, 0, 1, 2, 3, 3, 4])
+    got = part_occlusion(x, part_index)
+    torch.testing.assert_close(got, torch.tensor(naive_part_occlusion(x, part_index), dtype=torch.float64),
+                               rtol=0, atol=1e-15)
+    assert len(set(got[:3].flatten().tolist())) > 3  # fractions of many values, not a trivial case
+    assert got[3].tolist() == [0.0] * 5
+    # by hand: one person, 2 frames, part 0 = joints 0, 1; joint 0 gone in both frames, joint 1 in one
+    y = torch.ones(1, 1, 2, 7, 2)
+    y[0, 0, :, 0] = 0.0
+    y[0, 0, 1, 1] = 0.0
+    assert part_occlusion(y, part_index)[0].tolist() == [0.75, 0.0, 0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match=r"\[B, M, T, V, C\] and a part index \[V\]"):
+        part_occlusion(y, part_index[:6])
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_pmsc_through_a_part_head_matches_a_loop_projection(kind):
+    student, teacher, y_student, y_teacher, pair, E = random_batch(2, dim=6)
+    teacher = torch.randn(teacher.size(0), 5, 4, dtype=torch.float64)  # D_t = 4 != D_s = 6
+    torch.manual_seed(0)
+    head = DistillationHead(6, 4, kind).double()
+    layers = [m for m in head.projection.modules() if isinstance(m, torch.nn.Linear)]
+
+    def project(v):  # each layer by loops, ReLU between
+        for k, layer in enumerate(layers):
+            W, b = layer.weight.tolist(), layer.bias.tolist()
+            v = [sum(W[r][c] * v[c] for c in range(len(v))) + b[r] for r in range(len(W))]
+            v = [max(a, 0.0) for a in v] if k < len(layers) - 1 else v
+        return v
+
+    projected = torch.tensor([[project(part) for part in sample] for sample in student.tolist()], dtype=torch.float64)
+    expected = naive_msc(projected, teacher, y_student, y_teacher, pair, E, 0.5)
+    loss = pmsc_loss(head.project(student), teacher, y_student, y_teacher, pair, E, 0.5)
+    assert loss.item() == pytest.approx(expected, rel=1e-10)
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.parameters())
+
+
+def test_distillation_head_options():
+    fixed = DistillationHead(8, 8, "none", 0.1)
+    part = torch.randn(2, 5, 8)
+    assert fixed.project(part) is part and fixed.temperature() == 0.1 and not fixed.has_state
+    learned = DistillationHead(8, 8, "none", "learned")
+    assert learned.has_state and learned.temperature().item() == 1.0  # initialised at tau = 1 (log tau = 0)
+    with torch.no_grad():
+        learned.log_tau.fill_(-10.0)
+    assert learned.temperature().item() == pytest.approx(0.01)  # clamped
+    assert [p.shape for p in DistillationHead(8, 4, "linear").parameters()] == [(4, 8), (4,)]
+    with pytest.raises(ValueError, match="feature size 8 must equal the teacher's 4"):
+        DistillationHead(8, 4, "none")
+    with pytest.raises(ValueError, match="part head must be one of"):
+        DistillationHead(8, 8, "deep")
+    with pytest.raises(ValueError, match="temperature must be a number > 0 or 'learned'"):
+        DistillationHead(8, 8, "none", -1.0)
