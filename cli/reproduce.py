@@ -61,7 +61,8 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
               help="Run only the rows whose key matches (shell pattern, repeatable; their baselines come along), "
                    "e.g. --rows teacher --rows '*-op0.6*'. The table keeps every recorded row.")
 @click.option("--occlusion", "occlusions", multiple=True, type=click.FloatRange(0, 1), metavar="OP",
-              help="table1 only: run these occlusion probabilities (repeatable) instead of 0, 0.3 and 0.6.")
+              help="table1 and variants: run these occlusion probabilities (repeatable) instead of the grid's "
+                   "(table1: 0, 0.3, 0.6; variants: 0.3, 0.6).")
 def command(grids: tuple[str, ...], config: str, budget: str, seeds: str | None, severities: tuple[str, ...],
             overrides: tuple[str, ...], results: Path, max_rows: int | None, row_patterns: tuple[str, ...],
             occlusions: tuple[float, ...]) -> None:

@@ -167,20 +167,22 @@ def table5(severities: Sequence[str | None] = (None,), fractions: Sequence[float
 def variants(severities: Sequence[str | None] = (None,), occlusions: Sequence[float] = VARIANT_OCCLUSIONS) -> Grid:
     """Teacher, then at every OP: Student w/o KD, w/ KD (the paper's ``L_pmsc``) and w/ ``L_pmsc`` plus each
     variant of :data:`PMSC_VARIANTS` (Δ against the w/o KD row of the same OP and severity)."""
-    rows = [Row("teacher", "Teacher", "teacher", {"Variant": "HQ", "OP": 0.0})]
+    rows = [Row("teacher", "Teacher", "teacher", {"Skeleton": "HQ", "Variant": "—", "OP": 0.0})]
     for severity in severities:
         for op in occlusions:
+            columns = {"Skeleton": _skeleton(severity), "OP": op}
             plain = f"student-op{op:g}{_suffix(severity)}"
-            rows.append(Row(plain, "Student (w/o KD)", "student", {"Variant": "—", "OP": op},
+            rows.append(Row(plain, "Student (w/o KD)", "student", {**columns, "Variant": "—"},
                             {"student.loss": "none"}, op, severity))
             rows.append(Row(f"kd-op{op:g}{_suffix(severity)}", "Student (w/ KD)", "student",
-                            {"Variant": "L_pmsc (paper)", "OP": op}, {"student.loss": "pmsc"}, op, severity,
+                            {**columns, "Variant": "L_pmsc (paper)"}, {"student.loss": "pmsc"}, op, severity,
                             baseline=plain))
             for tag, (name, setting) in PMSC_VARIANTS.items():
                 rows.append(Row(f"kd-{tag}-op{op:g}{_suffix(severity)}", "Student (w/ KD)", "student",
-                                {"Variant": name, "OP": op}, {"student.loss": "pmsc", **setting}, op, severity,
+                                {**columns, "Variant": name}, {"student.loss": "pmsc", **setting}, op, severity,
                                 baseline=plain))
-    return Grid("variants", "Variants of L_pmsc beyond the paper (issue 12)", ("Variant", "OP"), tuple(rows))
+    return Grid("variants", "Variants of L_pmsc beyond the paper (issue 12)", ("Skeleton", "Variant", "OP"),
+                tuple(rows))
 
 
 def select_rows(grid: Grid, patterns: Sequence[str]) -> Grid:
@@ -201,6 +203,8 @@ def select_rows(grid: Grid, patterns: Sequence[str]) -> Grid:
 
 GRIDS: dict[str, Callable[..., Grid]] = {"table1": table1, "table3": table3, "table4": table4, "table5": table5,
                                         "variants": variants}
+# The grids whose rows repeat at several OPs (``reproduce --occlusion`` chooses them).
+OCCLUSION_GRIDS = ("table1", "variants")
 
 
 def build_grid(
@@ -209,9 +213,9 @@ def build_grid(
 ) -> Grid:
     """The grid called ``name`` (a key of :data:`GRIDS`) with its student rows at each severity;
     ``backbones`` (a budget's) replaces :data:`TABLE3_BACKBONES` in ``table3``, ``occlusions`` (when given)
-    :data:`TABLE1_OCCLUSIONS` in ``table1``."""
+    the OPs of the grids that have several (:data:`OCCLUSION_GRIDS`)."""
     if name not in GRIDS:
         raise KeyError(f"unknown grid {name!r}; expected one of {list(GRIDS)}")
-    if name == "table1" and occlusions:
-        return table1(severities, occlusions)
+    if name in OCCLUSION_GRIDS and occlusions:
+        return GRIDS[name](severities, occlusions)
     return table3(severities, backbones) if name == "table3" else GRIDS[name](severities)

@@ -86,4 +86,5 @@ def test_variants_grid_on_synthetic_data(tmp_path):
     expected = [row.key for row in build_grid("variants", ("severe",)).rows if row.key.endswith("-op0.6-severe")]
     assert [r["row"] for r in records] == expected and len(expected) == 7
     table = (tmp_path / "demo" / "smoke" / "variants" / "table.md").read_text()
-    assert "| Student (w/ KD) | τ learned | 0.6 |" in table and "| Student (w/ KD) | bank = all | 0.6 |" in table
+    assert "| Student (w/ KD) | LQ (severe) | τ learned | 0.6 |" in table
+    assert "| Student (w/ KD) | LQ (severe) | bank = all | 0.6 |" in table

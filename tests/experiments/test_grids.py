@@ -104,7 +104,7 @@ def test_variants_grid_rows():
     from pygkd.experiments.grids import variants
 
     grid = variants(("severe",))
-    assert grid.columns == ("Variant", "OP") and grid.name in GRIDS
+    assert grid.columns == ("Skeleton", "Variant", "OP") and grid.name in GRIDS
     assert len(grid.rows) == 1 + 2 * 7  # teacher, then w/o KD, paper L_pmsc and 5 variants at OP 0.3 and 0.6
     bank = grid.row("kd-bank-op0.3-severe")
     assert bank.settings == {"student.loss": "pmsc", "student.bank": "all"}
@@ -118,3 +118,9 @@ def test_variants_grid_rows():
         load_config("demo", [f"{k}={json.dumps(v)}" for k, v in row.settings.items()])  # valid settings
     assert [r.key for r in build_grid("variants").rows][:4] == ["teacher", "student-op0.3", "kd-op0.3",
                                                                  "kd-bank-op0.3"]
+
+
+def test_reproduce_occlusions_choose_the_ops_of_table1_and_variants():
+    assert {row.occlusion for row in build_grid("variants", occlusions=(0.6,)).rows} == {0.0, 0.6}
+    assert {row.occlusion for row in build_grid("table1", occlusions=(0.3,)).rows} == {0.0, 0.3}
+    assert build_grid("table4", occlusions=(0.3,)) == build_grid("table4")  # a grid without OPs ignores them
