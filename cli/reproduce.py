@@ -39,7 +39,8 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
 
 @click.command(help="Run the paper's experiment grids (table1: teacher and students w/o and w/ KD at occlusion "
                "0 / 0.3 / 0.6; table3: GCN blocks (ST-GCN, Js-AGCN, EfficientGCN); table4: distillation losses; "
-               "table5: partial HQ and solitary LQ) on one dataset "
+               "table5: partial HQ and solitary LQ; protocols: students w/o and w/ KD at OP 0.3 / 0.6 under each "
+               "occlusion protocol: clip, clip_redraw, frame, span) on one dataset "
                "config, and write each grid's table (mean ± std over seeds). Resumable: rerun the same command.")
 @click.argument("grids", nargs=-1, required=True, type=click.Choice(list(GRIDS)))
 @click.option("--config", "-c", default=DEFAULT_CONFIG, show_default=True,
