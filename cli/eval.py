@@ -14,7 +14,9 @@ from .run_options import allow_unfinished_option, percent, run_options, table
 
 def format_report(report: dict) -> str:
     """Top-1/top-5, then per class: accuracy, samples and the most frequent wrong prediction."""
+    protocol = report.get("occlusion_protocol", "clip")
     occlusion = f", occlusion OP {report['occlusion']:g}" if report["occlusion"] else ""
+    occlusion += f" per {protocol}" if report["occlusion"] and protocol != "clip" else ""
     lines = [f"{report['role']} on {report['split']} ({report['num_samples']} samples{occlusion}): "
              f"top-1 {percent(report['top1'])}, top-5 {percent(report['top5'])}"]
     names = report["class_names"]
@@ -49,14 +51,20 @@ def _scaled(fraction: float | None) -> float | None:
 @click.option("--split", help="Split to evaluate (default: eval.split, else data.test_split).")
 @click.option("--occlusion", type=click.FloatRange(0, 1),
               help="Occlusion probability OP of every joint, seeded by --seed (config key: eval.occlusion).")
+@click.option("--occlusion-protocol", type=click.Choice(["clip", "frame", "span"]),
+              help="How the occluded joints are drawn: per clip (absent in every frame), per frame, or in spans "
+                   "of eval.occlusion_span frames (config key: eval.occlusion_protocol).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the report as JSON, accuracies in percent like the text report.")
 @allow_unfinished_option
 def command(cfg: dict, role: str, checkpoint: Path | None, split: str | None, occlusion: float | None,
-            as_json: bool, allow_unfinished: bool) -> None:
+            occlusion_protocol: str | None, as_json: bool, allow_unfinished: bool) -> None:
+    if occlusion_protocol is not None:
+        cfg["eval"]["occlusion_protocol"] = occlusion_protocol
     with warnings.catch_warnings(record=True) as caught:  # e.g. which input chain is used: one line each
         warnings.simplefilter("always")
         report = evaluate_model(cfg, role, checkpoint, split, occlusion, allow_unfinished)
+    report["occlusion_protocol"] = cfg["eval"]["occlusion_protocol"]
     for warning in caught:
         click.echo(f"Warning: {warning.message}", err=True)
     click.echo(json.dumps(in_percent(report), indent=1) if as_json else format_report(report))

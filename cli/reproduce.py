@@ -40,7 +40,8 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
 @click.command(help="Run the paper's experiment grids (table1: teacher and students w/o and w/ KD at occlusion "
                "0 / 0.3 / 0.6; table3: GCN blocks (ST-GCN, Js-AGCN, EfficientGCN); table4: distillation losses; "
                "table5: partial HQ and solitary LQ; variants: L_pmsc's variants beyond the paper at "
-               "OP 0.3 / 0.6) on one dataset "
+               "OP 0.3 / 0.6; protocols: students w/o and w/ KD at OP 0.3 / 0.6 under each "
+               "occlusion protocol: clip, clip_redraw, frame, span) on one dataset "
                "config, and write each grid's table (mean ± std over seeds). Resumable: rerun the same command.")
 @click.argument("grids", nargs=-1, required=True, type=click.Choice(list(GRIDS)))
 @click.option("--config", "-c", default=DEFAULT_CONFIG, show_default=True,
@@ -61,8 +62,8 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
               help="Run only the rows whose key matches (shell pattern, repeatable; their baselines come along), "
                    "e.g. --rows teacher --rows '*-op0.6*'. The table keeps every recorded row.")
 @click.option("--occlusion", "occlusions", multiple=True, type=click.FloatRange(0, 1), metavar="OP",
-              help="table1 and variants: run these occlusion probabilities (repeatable) instead of the grid's "
-                   "(table1: 0, 0.3, 0.6; variants: 0.3, 0.6).")
+              help="table1, variants and protocols: run these occlusion probabilities (repeatable) instead of the "
+                   "grid's (table1: 0, 0.3, 0.6; the others: 0.3, 0.6).")
 def command(grids: tuple[str, ...], config: str, budget: str, seeds: str | None, severities: tuple[str, ...],
             overrides: tuple[str, ...], results: Path, max_rows: int | None, row_patterns: tuple[str, ...],
             occlusions: tuple[float, ...]) -> None:

@@ -52,6 +52,11 @@ def test_teacher_matrix_student_eval(tmp_path):
     written = json.loads((out / "eval" / "student_test_op0.3.json").read_text())
     assert written["unit"] == "fraction" and report["top1"] == pytest.approx(100 * written["top1"])
     assert "top-1" in run("eval", *common, "--role", "teacher")
+    assert report["occlusion_protocol"] == "clip"
+    span = run("eval", *common, "--occlusion", "0.3", "--occlusion-protocol", "span")
+    assert "samples, occlusion OP 0.3 per span)" in span
+    refused = CliRunner().invoke(main, ["eval", *common, "--occlusion-protocol", "clip_redraw"])
+    assert refused.exit_code == 2 and "'clip_redraw' is not one of 'clip', 'frame', 'span'" in refused.output
 
 
 @pytest.mark.slow

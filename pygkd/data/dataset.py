@@ -91,6 +91,15 @@ def dense_steps(transform: Transform | None) -> list | None:
     return steps if all(callable(getattr(step, "dense", None)) for step in steps) else None
 
 
+def set_transform_epoch(transform: Transform | None, epoch: int) -> None:
+    """Tell every step of ``transform`` that has a ``set_epoch`` (an epoch-dependent draw, e.g.
+    ``OccludeJoints(protocol="clip_redraw")``) the training epoch ``epoch``."""
+    steps = [] if transform is None else transform.transforms if isinstance(transform, Compose) else [transform]
+    for step in steps:
+        if callable(getattr(step, "set_epoch", None)):
+            step.set_epoch(epoch)
+
+
 class SkeletonDataset(Dataset):
     """One stream of the samples ``indices`` (all samples if ``None``) of a prepared dataset.
 
@@ -115,6 +124,10 @@ class SkeletonDataset(Dataset):
 
     def __getitem__(self, k: int) -> SkeletonData:
         return load_graph(self.prepared, self.stream, int(self.indices[k]), self.transform)
+
+    def set_epoch(self, epoch: int) -> None:
+        """The training epoch of the transform's epoch-dependent draws (:func:`set_transform_epoch`)."""
+        set_transform_epoch(self.transform, epoch)
 
     def batch(self, ks: Sequence[int]) -> Batch:
         """Positions ``ks`` as one batch, equal to ``Batch.from_data_list([self[k] for k in ks])``: read and
@@ -154,6 +167,9 @@ class BatchedView(Dataset):
 
     def __getitems__(self, ks: list[int]) -> Batch:
         return self.dataset.batch(ks)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
 
 
 def collated(batch: Batch) -> Batch:
@@ -212,6 +228,11 @@ class PairDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def set_epoch(self, epoch: int) -> None:
+        """The training epoch of both transforms' epoch-dependent draws (:func:`set_transform_epoch`)."""
+        set_transform_epoch(self.lq[1], epoch)
+        set_transform_epoch(self.hq[1], epoch)
 
     def __getitem__(self, k: int) -> SkeletonPair:
         i = int(self.indices[k])

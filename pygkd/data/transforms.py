@@ -13,7 +13,8 @@ coordinates (a pose estimator's confidence) are never rescaled.
 
 Random transforms draw from ``np.random.default_rng([seed, data.index, salt])``, so a sample gets the same
 draw whatever the worker, the loading order or the epoch; evaluation is therefore deterministic and a
-training set with simulated occlusion is one fixed set, as in the paper's tables.
+training set with simulated occlusion is one fixed set, as in the paper's tables. The one exception is
+``OccludeJoints(protocol="clip_redraw")``, which adds the training epoch to its seed (augmentation).
 
 Every transform also has a ``dense`` method that does the same on a whole
 :class:`~pygkd.data.dense.DenseBatch` (the engine's fast path, see :mod:`pygkd.data.dense`); for
@@ -30,7 +31,6 @@ from torch import Tensor
 from torch_geometric.transforms import BaseTransform
 
 from ..skeleton import PARTS, JointMapping, Layout, get_layout, joint_mapping, map_keypoints
-from ..skeleton import PARTS, Layout, get_layout
 from .dense import DenseBatch
 from .skeleton_data import SkeletonData
 
@@ -38,15 +38,20 @@ _SALT_UNIFORM = 1
 _SALT_OCCLUDE = 2
 
 
-def sample_rng(seed: int, data: SkeletonData, salt: int) -> np.random.Generator:
-    """The random generator of one sample: ``default_rng([seed, data.index, salt])``."""
+def sample_index(data: SkeletonData) -> int:
+    """``data.index``, the seed of a sample's random draws; a ValueError naming the sample when it is not set."""
     index = getattr(data, "index", None)
     if index is None:
         raise ValueError(
             f"sample {getattr(data, 'sample_id', '?')!r}: random transforms are seeded by data.index "
             "(the sample's position in its dataset), which is not set"
         )
-    return index_rng(seed, int(index), salt)
+    return int(index)
+
+
+def sample_rng(seed: int, data: SkeletonData, salt: int) -> np.random.Generator:
+    """The random generator of one sample: ``default_rng([seed, data.index, salt])``."""
+    return index_rng(seed, sample_index(data), salt)
 
 
 def index_rng(seed: int, index: int, salt: int) -> np.random.Generator:
@@ -267,45 +272,129 @@ class Normalize(BaseTransform):
         return f"{self.__class__.__name__}(coords={self.coords}, scale={self.scale})"
 
 
+def span_chain(u: np.ndarray, p: float, span_length: float) -> np.ndarray:
+    r"""Occluded frames of a two-state Markov chain over the last axis, ``u [..., T]`` uniforms in ``[0, 1)``
+    -> ``[..., T]`` bool.
+
+    Frame 0 is occluded when :math:`u_0 < p`; then a frame leaves the state of the one before when
+    :math:`u_t` is below that state's transition probability,
+
+    .. math:: P(\text{occluded} \to \text{visible}) = b = a \, \frac{1 - p}{p}, \qquad
+              P(\text{visible} \to \text{occluded}) = a = \min\Bigl(1, \frac{p}{L (1 - p)}\Bigr),
+
+    i.e. :math:`b = 1 / L` (occluded spans of mean length :math:`L` = ``span_length``) unless
+    :math:`p > L / (L + 1)`, where visible spans would be shorter than a frame: there :math:`a = 1` and the
+    occluded spans lengthen to :math:`p / (1 - p)` frames on average. The chain starts in its stationary
+    law, :math:`a / (a + b) = p`, so every frame is occluded with probability exactly ``p`` (``p = 1``:
+    every frame, ``p = 0``: none).
+    """
+    if p >= span_length / (span_length + 1):
+        a, b = 1.0, (1 - p) / p
+    else:
+        a, b = p / (span_length * (1 - p)), 1 / span_length
+    occluded = np.empty(u.shape, dtype=bool)
+    occluded[..., 0] = u[..., 0] < p
+    for t in range(1, u.shape[-1]):
+        occluded[..., t] = np.where(occluded[..., t - 1], u[..., t] >= b, u[..., t] < a)
+    return occluded
+
+
 class OccludeJoints(BaseTransform):
     r"""Random joint occlusion with probability ``p`` (the paper's OP, Sec. 4.4.1).
 
     "Random occlusions to each joint with a specified probability. If a joint is selected to be occluded,
-    its coordinates are set to zero." pygkd draws once per joint of each person of a sample, and an
-    occluded joint is zero (all channels, confidence included) *in every frame*: an absent joint, as when a
-    body part is hidden for the whole clip, rather than per-frame dropout, which temporal convolutions
-    would largely fill in. The expected fraction of occluded joints is ``p``; the draw is fixed per sample
-    index (``seed``), so an evaluation set is the same at every run.
+    its coordinates are set to zero." The paper does not say per clip or per frame, nor whether redrawn;
+    ``protocol`` chooses (an occluded joint is zero in all channels, confidence included):
+
+    * ``"clip"`` (default): one draw per joint of each person, and an occluded joint is zero *in every
+      frame*: an absent joint, as when a body part is hidden for the whole clip, rather than per-frame
+      dropout, which temporal convolutions would largely fill in.
+    * ``"clip_redraw"``: as ``"clip"``, drawn anew at every training epoch (augmentation): the draw of epoch
+      ``e`` (:meth:`set_epoch`, called by the training loop) depends on ``(seed, index, e)``; epoch 0, where
+      a transform that is never told an epoch stays (evaluation), is the ``"clip"`` draw.
+    * ``"frame"``: each (person, joint, frame) independently.
+    * ``"span"``: contiguous occluded spans of mean length ``span_length`` frames in each (person, joint),
+      from the two-state Markov chain of :func:`span_chain`.
+
+    Only a sample's own frames are drawn (``T`` per sample, ``lengths[b]`` in a dense batch), so a dense
+    batch padded in time draws what each sample draws alone. The expected fraction of occluded joint-frames
+    is ``p`` under every protocol; except for ``"clip_redraw"`` the draw is fixed per sample index
+    (``seed``), so an evaluation set is the same at every run.
 
     Args:
-        p: occlusion probability of each joint, in ``[0, 1]``.
+        p: occlusion probability of each joint (each joint-frame), in ``[0, 1]``.
         seed: seed of the draw.
+        protocol: one of :attr:`PROTOCOLS`.
+        span_length: mean occluded span ``L`` of ``"span"``, in frames, ``>= 1``.
     """
 
-    def __init__(self, p: float, seed: int = 0) -> None:
+    PROTOCOLS = ("clip", "clip_redraw", "frame", "span")
+
+    def __init__(self, p: float, seed: int = 0, protocol: str = "clip", span_length: float = 8) -> None:
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"occlusion probability must be in [0, 1], got {p}")
-        self.p, self.seed = p, seed
+        if protocol not in self.PROTOCOLS:
+            raise ValueError(f"protocol must be one of {self.PROTOCOLS}, got {protocol!r}")
+        if not span_length >= 1:
+            raise ValueError(f"span_length must be >= 1 (frames), got {span_length}")
+        self.p, self.seed, self.protocol, self.span_length = p, seed, protocol, span_length
+        # the epoch lives in shared memory: DataLoader workers (persistent ones too) read the main process's
+        self._epoch = torch.zeros((), dtype=torch.long).share_memory_() if protocol == "clip_redraw" else None
+
+    @property
+    def epoch(self) -> int:
+        """The training epoch of the draw (always 0 unless ``"clip_redraw"``)."""
+        return 0 if self._epoch is None else int(self._epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw epoch ``epoch``'s occlusion from now on (``"clip_redraw"``; the other protocols ignore it)."""
+        if self._epoch is not None:
+            self._epoch.fill_(epoch)
+
+    def _rng(self, index: int) -> np.random.Generator:
+        epoch = self.epoch
+        if epoch == 0:
+            return index_rng(self.seed, index, _SALT_OCCLUDE)
+        return np.random.default_rng([self.seed, index, _SALT_OCCLUDE, epoch])
+
+    def _uniforms(self, index: int, nodes: int, frames: int) -> np.ndarray:
+        """The draws of one sample: ``[nodes, 1]`` (per clip) or ``[nodes, frames]``, node ``m * V + v``."""
+        rng = self._rng(index)
+        return rng.random(nodes)[:, None] if self.protocol in ("clip", "clip_redraw") else rng.random((nodes, frames))
+
+    def occluded(self, u: np.ndarray) -> np.ndarray:
+        """Uniform draws ``[..., T]`` (or ``[..., 1]`` per clip) -> which are occluded, bool, same shape."""
+        return span_chain(u, self.p, self.span_length) if self.protocol == "span" else u < self.p
 
     def forward(self, data: SkeletonData) -> SkeletonData:
         if self.p == 0:
             return data
-        occluded = sample_rng(self.seed, data, _SALT_OCCLUDE).random(data.x.size(0)) < self.p  # node m*V+v
-        data.x = data.x.masked_fill(torch.from_numpy(occluded)[:, None, None], 0.0)
+        occluded = self.occluded(self._uniforms(sample_index(data), data.x.size(0), data.x.size(1)))  # [M * V, T or 1]
+        data.x = data.x.masked_fill(torch.from_numpy(occluded)[..., None], 0.0)
         return data
 
     def dense(self, batch: DenseBatch) -> DenseBatch:
-        """:meth:`forward` on every sample of ``batch``: the same draws, node ``m * V + v`` <-> ``[m, v]``."""
+        """:meth:`forward` on every sample of ``batch``: the same draws, node ``m * V + v`` <-> ``[m, v]``; the
+        padding frames of a sample draw nothing (and stay zero)."""
         if self.p == 0:
             return batch
-        b, m, _, v, _ = batch.keypoints.shape
-        occluded = np.stack([index_rng(self.seed, i, _SALT_OCCLUDE).random(m * v) < self.p
-                             for i in batch.index.tolist()])
-        mask = torch.from_numpy(occluded).view(b, m, 1, v, 1)
+        b, m, t, v, _ = batch.keypoints.shape
+        lengths = batch.lengths.tolist()
+        per_clip = self.protocol in ("clip", "clip_redraw")
+        u = np.ones((b, m * v, 1 if per_clip else t))
+        for row, (i, length) in enumerate(zip(batch.index.tolist(), lengths)):
+            u[row, :, : 1 if per_clip else length] = self._uniforms(i, m * v, length)
+        occluded = self.occluded(u)
+        if not per_clip:
+            occluded &= np.arange(t) < np.asarray(lengths)[:, None, None]
+        mask = torch.from_numpy(occluded).view(b, m, v, -1).transpose(2, 3)[..., None]  # [B, M, T or 1, V, 1]
         return batch.with_keypoints(batch.keypoints.masked_fill(mask, 0.0))
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(p={self.p}, seed={self.seed})"
+        extra = "" if self.protocol == "clip" else f", protocol={self.protocol!r}"
+        if self.protocol == "span":
+            extra += f", span_length={self.span_length}"
+        return f"{self.__class__.__name__}(p={self.p}, seed={self.seed}{extra})"
 
 
 def part_indices(parts: Sequence[str | int]) -> list[int]:

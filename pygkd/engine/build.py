@@ -117,16 +117,29 @@ def build_transform(specs: Sequence[Mapping[str, Any]], seed: int) -> BaseTransf
     return Compose(steps) if steps else None
 
 
+def occlusion_specs(cfg: Mapping, occlusion: float) -> list[dict]:
+    """The test-time joint occlusion with probability ``occlusion`` (none when 0): ``OccludeJoints`` with the
+    protocol ``eval.occlusion_protocol`` (and ``eval.occlusion_span`` for ``span``); the default ``clip``
+    adds no option, so the spec is the one of runs from before the protocols."""
+    if occlusion <= 0:
+        return []
+    spec: dict[str, Any] = {"name": "OccludeJoints", "p": occlusion}
+    protocol = cfg["eval"]["occlusion_protocol"]
+    if protocol != "clip":
+        spec["protocol"] = protocol
+    if protocol == "span":
+        spec["span_length"] = cfg["eval"]["occlusion_span"]
+    return [spec]
+
+
 def stream_transform_specs(cfg: Mapping, stream: str, train: bool, occlusion: float = 0.0) -> list[dict]:
     """The transform specs of ``data.<stream>`` (``hq`` or ``lq``), seeds resolved: ``train_transforms`` when
     training (``null``: the same as ``transforms``), then, at test time, joint occlusion with probability
-    ``occlusion``."""
+    ``occlusion`` (:func:`occlusion_specs`)."""
     section = cfg["data"][stream]
     specs = list(section["train_transforms"] if train and section["train_transforms"] is not None
                  else section["transforms"])
-    if occlusion > 0:
-        specs.append({"name": "OccludeJoints", "p": occlusion})
-    return resolve_seeds(specs, cfg["seed"])
+    return resolve_seeds([*specs, *occlusion_specs(cfg, occlusion)], cfg["seed"])
 
 
 def stream_transform(cfg: Mapping, stream: str, train: bool, occlusion: float = 0.0) -> BaseTransform | None:
@@ -278,11 +291,12 @@ def model_card(cfg: Mapping, role: str, dataset: SkeletonDataset, precision: str
 def eval_dataset(cfg: Mapping, card: ModelCard, prepared: PreparedDataset, indices: np.ndarray,
                  occlusion: float = 0.0) -> SkeletonDataset:
     """The graphs of ``indices`` that ``card``'s network reads at test time, optionally with joint occlusion
-    (seeded by the config's seed): the card's stream and transforms, or, for a card without them (an older
-    checkpoint), the config's ``data.<hq|lq>`` of its role."""
+    (seeded by the config's seed, drawn by ``eval.occlusion_protocol``, :func:`occlusion_specs`): the card's
+    stream and transforms, or, for a card without them (an older checkpoint), the config's ``data.<hq|lq>``
+    of its role."""
     if not card.has_preprocessing:
         return skeleton_dataset(cfg, prepared, indices, STREAM_OF_ROLE[card.role], train=False, occlusion=occlusion)
-    specs = card.transforms + ([{"name": "OccludeJoints", "p": occlusion}] if occlusion > 0 else [])
+    specs = card.transforms + occlusion_specs(cfg, occlusion)
     return SkeletonDataset(prepared, indices, card.stream, build_transform(specs, cfg["seed"]))
 
 

@@ -305,6 +305,8 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "student.samples_per_class": _positive_int,
     "eval.occlusion": _number_in(0.0, 1.0),
     "data.val_fraction": _number_in(0.0, 0.5),
+    "eval.occlusion_protocol": _one_of("clip", "frame", "span"),
+    "eval.occlusion_span": _number_in(1.0, float("inf")),
     "allow_modules": _module_names,
     "student.temperature": _number_in(0.0, float("inf"), low_open=True),
     "student.bank": _bank,

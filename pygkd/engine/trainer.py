@@ -6,7 +6,8 @@ scheduler, validates, logs one JSON record per epoch and writes ``checkpoint_las
 state) and ``checkpoint_best.pt`` (best validation top-1) after every epoch.
 
 A resumed run continues bit for bit: the batch order of epoch ``e`` depends only on ``(seed, e)``
-(:mod:`.samplers`), sample transforms only on ``(seed, sample)``, and the checkpoint restores the
+(:mod:`.samplers`), sample transforms only on ``(seed, sample)`` (or ``(seed, sample, e)``: the loop tells the
+training dataset its epoch, ``set_epoch(e)``), and the checkpoint restores the
 weights, optimizer, scheduler, AMP scaler and the global RNG state.
 
 Under ``torchrun`` (:mod:`.distributed`) every rank runs :func:`fit` on its slice of each global batch with
@@ -131,7 +132,8 @@ def fit(
     Args:
         model: the network, already on ``device``.
         objective: ``(model, batch) -> StepOutput``.
-        loader: training batches; its ``batch_sampler`` is re-drawn per epoch by ``set_epoch(e)``.
+        loader: training batches; its ``batch_sampler`` is re-drawn per epoch by ``set_epoch(e)``, and its
+            dataset's epoch-dependent transforms are told ``e`` by its ``set_epoch(e)`` when it has one.
         optimizer, scheduler: stepped per batch and per epoch.
         validate: ``model -> report`` with ``top1`` and ``top5`` (:func:`evaluate` on the validation split).
         run_dir: receives ``checkpoint_last.pt``, ``checkpoint_best.pt`` and ``metrics.jsonl``.
@@ -167,6 +169,8 @@ def fit(
         for epoch in progress:
             began = time.perf_counter()
             loader.batch_sampler.set_epoch(epoch)
+            if callable(getattr(loader.dataset, "set_epoch", None)):  # epoch-dependent sample draws
+                loader.dataset.set_epoch(epoch)
             lr = optimizer.param_groups[0]["lr"]
             train = train_epoch(trained, objective, loader, optimizer, device, scaler=scaler, precision=precision,
                                 desc=f"{desc} epoch {epoch + 1}", state=state)

@@ -13,6 +13,9 @@ A :class:`Grid` is a table: its rows, and the names of the columns that tell the
   student without and with KD on their LQ skeletons only, and with KD on all LQ skeletons (``D_sol`` too).
 * ``variants`` (beyond the paper, issue 12): teacher, then at OP 0.3 and 0.6 the student w/o KD, w/ the
   paper's ``L_pmsc``, and w/ ``L_pmsc`` plus one variant key each (:data:`PMSC_VARIANTS`).
+* ``protocols`` (beyond the paper): Student w/o KD and w/ KD at OP 0.3 and 0.6 under each occlusion protocol
+  of :class:`~pygkd.data.transforms.OccludeJoints` (per clip, per clip redrawn every epoch, per frame, in
+  spans); the test draw is fixed per sample and seed (``clip_redraw`` rows are tested per clip).
 
 Grids over a synthesised LQ stream may repeat their student rows at several severities of
 :data:`pygkd.data.lq_synthesis.SEVERITIES` (a ``Skeleton`` column).
@@ -25,6 +28,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 TABLE1_OCCLUSIONS = (0.0, 0.3, 0.6)
 TABLE5_FRACTIONS = (0.8, 0.7)
+PROTOCOLS = ("clip", "clip_redraw", "frame", "span")  # OccludeJoints.PROTOCOLS, in the table's order
+PROTOCOL_OCCLUSIONS = (0.3, 0.6)
 # Table 3's GCN blocks: name -> the backbone spec merged into both networks' specs ({} keeps the config's).
 TABLE3_BACKBONES: dict[str, dict[str, Any]] = {
     "ST-GCN": {},
@@ -57,6 +62,7 @@ class Row:
         occlusion: OP, the probability that each LQ joint is occluded, in training and at test time.
         severity: the LQ synthesis severity, ``None`` for the config's own LQ stream.
         baseline: key of the row this one is compared to (the ``Δ top-1`` column), or ``None``.
+        protocol: how the occlusion is drawn, an ``OccludeJoints`` protocol (``clip``: the paper's tables).
     """
 
     key: str
@@ -67,6 +73,7 @@ class Row:
     occlusion: float = 0.0
     severity: str | None = None
     baseline: str | None = None
+    protocol: str = "clip"
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,24 @@ def variants(severities: Sequence[str | None] = (None,), occlusions: Sequence[fl
                 tuple(rows))
 
 
+def protocols(severities: Sequence[str | None] = (None,),
+              occlusions: Sequence[float] = PROTOCOL_OCCLUSIONS) -> Grid:
+    """Teacher, then Student w/o KD and w/ KD (``L_pmsc``) under every occlusion protocol of
+    :data:`PROTOCOLS` at every OP of ``occlusions``, for every LQ severity."""
+    rows = [Row("teacher", "Teacher", "teacher", {"Skeleton": "HQ", "Protocol": "—", "OP": 0.0})]
+    for severity in severities:
+        for protocol in PROTOCOLS:
+            for op in occlusions:
+                columns = {"Skeleton": _skeleton(severity), "Protocol": protocol, "OP": op}
+                tag = f"{protocol}-op{op:g}{_suffix(severity)}"
+                rows.append(Row(f"student-{tag}", "Student (w/o KD)", "student", columns, {"student.loss": "none"},
+                                op, severity, protocol=protocol))
+                rows.append(Row(f"kd-{tag}", "Student (w/ KD)", "student", columns, {"student.loss": "pmsc"},
+                                op, severity, baseline=f"student-{tag}", protocol=protocol))
+    return Grid("protocols", "Part-level KD under each occlusion protocol", ("Skeleton", "Protocol", "OP"),
+                tuple(rows))
+
+
 def select_rows(grid: Grid, patterns: Sequence[str]) -> Grid:
     """``grid`` with only the rows whose key matches one of the shell-style ``patterns`` (``"*-op0.6*"``),
     and the baseline rows they are compared to.
@@ -202,9 +227,9 @@ def select_rows(grid: Grid, patterns: Sequence[str]) -> Grid:
 
 
 GRIDS: dict[str, Callable[..., Grid]] = {"table1": table1, "table3": table3, "table4": table4, "table5": table5,
-                                        "variants": variants}
+                                        "variants": variants, "protocols": protocols}
 # The grids whose rows repeat at several OPs (``reproduce --occlusion`` chooses them).
-OCCLUSION_GRIDS = ("table1", "variants")
+OCCLUSION_GRIDS = ("table1", "variants", "protocols")
 
 
 def build_grid(

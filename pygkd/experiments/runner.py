@@ -140,12 +140,17 @@ def _severity_overrides(cfg: Mapping, severity: str) -> list[str]:
     return overrides
 
 
-def _occlusion_overrides(cfg: Mapping, occlusion: float) -> list[str]:
-    """OP in the LQ stream: occluded joints in the training transform and at test time (paper Sec. 4.4.1)."""
+def _occlusion_overrides(cfg: Mapping, occlusion: float, protocol: str = "clip") -> list[str]:
+    """OP in the LQ stream: occluded joints in the training transform and at test time (paper Sec. 4.4.1),
+    drawn by ``protocol`` (an ``OccludeJoints`` protocol; ``clip_redraw`` is tested as ``clip``). The default
+    ``clip`` adds no option, so a ``clip`` row's config is the one of runs from before the protocols."""
     lq = cfg["data"]["lq"]
     train = lq["train_transforms"] if lq["train_transforms"] is not None else lq["transforms"]
-    return [f"data.lq.train_transforms={_json([*train, {'name': 'OccludeJoints', 'p': occlusion}])}",
-            f"eval.occlusion={occlusion}"]
+    occlude = {"name": "OccludeJoints", "p": occlusion, **({"protocol": protocol} if protocol != "clip" else {})}
+    overrides = [f"data.lq.train_transforms={_json([*train, occlude])}", f"eval.occlusion={occlusion}"]
+    if protocol not in ("clip", "clip_redraw"):
+        overrides.append(f"eval.occlusion_protocol={protocol}")
+    return overrides
 
 
 class GridRunner:
@@ -178,13 +183,13 @@ class GridRunner:
 
     def row_config(self, row: Row, seed: int) -> dict:
         """The resolved config of ``row`` at ``seed``: budget, user overrides, the row's settings, its LQ
-        severity and occlusion."""
+        severity and occlusion (by its protocol)."""
         overrides = [*self.common, *(f"{k}={_json(v)}" for k, v in row.settings.items()), f"seed={seed}"]
         if row.role == "student":
             if row.severity is not None:
                 overrides += _severity_overrides(load_config(self.config, overrides), row.severity)
             if row.occlusion > 0:
-                overrides += _occlusion_overrides(load_config(self.config, overrides), row.occlusion)
+                overrides += _occlusion_overrides(load_config(self.config, overrides), row.occlusion, row.protocol)
         return load_config(self.config, overrides)
 
     # ------------------------------------------------------------------------------------------- runs

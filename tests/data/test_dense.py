@@ -112,10 +112,14 @@ def test_normalize_without_centre_joint_and_of_an_empty_sample():
     assert one_joint_out[0, 3, 5].tolist() == [0.0, 0.0, 1.0] and not one_joint_out[..., :2].any()
 
 
+@pytest.mark.parametrize("protocol", OccludeJoints.PROTOCOLS)
 @pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
-def test_occlude_joints(p):
-    assert_same(OccludeJoints(p, seed=2), PENN)
-    assert_same(OccludeJoints(p, seed=2), NTU)
+def test_occlude_joints(p, protocol):
+    """Samples of different lengths: each draws over its own frames, as alone."""
+    transform = OccludeJoints(p, seed=2, protocol=protocol, span_length=4)
+    transform.set_epoch(2)
+    assert_same(transform, PENN)
+    assert_same(transform, NTU)
 
 
 @pytest.mark.parametrize("severity", list(SEVERITIES))
@@ -221,3 +225,23 @@ def test_engine_loaders_read_whole_batches_also_in_workers(prepared):
             assert torch.equal(got.x, want.x) and torch.equal(got.index, want.index)
     in_order = list(eval_loader(dataset, 3, 0))
     assert torch.cat([b.index for b in in_order]).tolist() == [4, 0, 3, 1]
+
+
+def test_training_loaders_redraw_per_epoch_also_in_persistent_workers(prepared):
+    """The epoch reaches the transform in the loader's (persistent) worker processes: set between epochs, it
+    gives the batches that the main process draws at that epoch."""
+    from pygkd.engine.build import train_loader
+    from pygkd.engine.samplers import RandomBatchSampler
+
+    chain = Compose([KeepPersons(1), FixLength(10, mode="uniform"), OccludeJoints(0.5, seed=1, protocol="clip_redraw")])
+    dataset = SkeletonDataset(prepared, [4, 0, 3, 1], "hq", chain)
+    expected = {}
+    for epoch in (0, 1, 2):
+        dataset.set_epoch(epoch)
+        expected[epoch] = [dataset.batch(ks).x for ks in RandomBatchSampler(4, 4, seed=2)]
+    assert not torch.equal(expected[1][0], expected[2][0])
+    for workers in (0, 1):
+        loader = train_loader(dataset, RandomBatchSampler(4, 4, seed=2), workers)
+        for epoch in (2, 0, 1):
+            loader.dataset.set_epoch(epoch)
+            assert all(torch.equal(got.x, want) for got, want in zip(loader, expected[epoch])), (workers, epoch)

@@ -17,6 +17,7 @@ from pygkd.data.transforms import (
     OccludeParts,
     keypoints_of,
     motion_energy,
+    span_chain,
     uniform_frame_indices,
     with_keypoints,
 )
@@ -194,6 +195,131 @@ def test_occlude_joints_leaves_others_untouched_and_edge_cases():
     no_index = SkeletonData.from_keypoints(torch.ones(1, 2, 17, 3), "coco17", 0, "lonely")
     with pytest.raises(ValueError, match="lonely.*data.index"):
         OccludeJoints(0.5)(no_index)
+
+
+def test_occlude_joints_clip_draws_what_it_drew_before_the_protocols():
+    data = sample(torch.ones(2, 3, 13, 3), "penn13", index=5)
+    out = OccludeJoints(0.3, seed=7)(data)
+    assert out.x.eq(0).all(-1).all(-1).nonzero().flatten().tolist() == [4, 5, 6, 7, 17, 20, 23]  # main's draw
+    assert not out.x.eq(0).any(-1).any(-1)[[0, 1, 2, 3, 8]].any()
+
+
+def naive_occlusion(protocol: str, p: float, seed: int, index: int, nodes: int, frames: int, epoch: int = 0,
+                    span_length: float = 8) -> np.ndarray:
+    """Which (node, frame) the protocol occludes, one element at a time, ``[nodes, frames]`` bool."""
+    key = [seed, index, 2] if epoch == 0 else [seed, index, 2, epoch]
+    rng = np.random.default_rng(key)
+    out = np.zeros((nodes, frames), dtype=bool)
+    if protocol in ("clip", "clip_redraw"):
+        u = rng.random(nodes)
+        for n in range(nodes):
+            for t in range(frames):
+                out[n, t] = u[n] < p
+        return out
+    u = rng.random((nodes, frames))
+    for n in range(nodes):
+        for t in range(frames):
+            if protocol == "frame":
+                out[n, t] = u[n, t] < p
+            elif t == 0:
+                out[n, t] = u[n, t] < p
+            elif out[n, t - 1]:
+                out[n, t] = not u[n, t] < 1 / span_length  # leaves the span with probability 1 / L
+            else:
+                out[n, t] = u[n, t] < p / (span_length * (1 - p))
+    return out
+
+
+@pytest.mark.parametrize("protocol, epoch", [("clip", 0), ("clip_redraw", 0), ("clip_redraw", 3), ("frame", 0),
+                                             ("span", 0)])
+def test_occlude_joints_protocols_equal_a_naive_loop(protocol, epoch):
+    transform = OccludeJoints(0.4, seed=3, protocol=protocol, span_length=3)
+    transform.set_epoch(epoch)
+    for index in (0, 11):
+        data = random_sample(m=2, t=20, layout="penn13", index=index)
+        out = transform(data.clone())
+        expected = naive_occlusion(protocol, 0.4, 3, index, 26, 20, epoch, span_length=3)
+        assert torch.equal(out.x.eq(0).all(-1), torch.from_numpy(expected))
+        assert torch.equal(out.x[torch.from_numpy(~expected)], data.x[torch.from_numpy(~expected)])
+
+
+def test_span_chain_by_hand():
+    # p = 0.3, L = 2: enter a span when u < 0.3 / (2 * 0.7) = 0.214, leave it when u < 1 / 2
+    u = np.array([[0.1, 0.5, 0.05, 0.9, 0.2, 0.7], [0.3, 0.21, 0.22, 0.49, 0.5, 0.0]])
+    assert span_chain(u, 0.3, 2).tolist() == [[True, True, False, False, True, True],
+                                              [False, True, False, False, False, True]]
+    # p = 0.9 > L / (L + 1) = 2 / 3: every visible frame enters a span, which lasts 0.9 / 0.1 = 9 frames on average
+    assert span_chain(np.array([0.95, 0.5, 0.1, 0.12, 0.99]), 0.9, 2).tolist() == [False, True, False, True, True]
+    assert span_chain(np.full((2, 5), 0.999), 1.0, 8).all() and not span_chain(np.zeros((2, 5)), 0.0, 8).any()
+
+
+def occluded_frames(transform, n_samples: int, t: int, m: int = 2, layout: str = "ntu25") -> torch.Tensor:
+    """Which (sample, node, frame) ``transform`` zeroes, ``[n_samples * M * V, T]``."""
+    return torch.cat([transform(random_sample(m=m, t=t, layout=layout, index=i)).x.eq(0).all(-1)
+                      for i in range(n_samples)])
+
+
+@pytest.mark.parametrize("p", [0.3, 0.6, 0.95])
+def test_frame_and_span_occlude_a_fraction_p(p):
+    """Bernoulli frames: std of the rate sqrt(p (1 - p) / n). The span chain's frames are correlated with
+    lag-1 correlation r = 1 - a - b; the variance of the mean of n frames of one chain is about
+    p (1 - p) (1 + r) / (1 - r) / n (chains are independent). 5 standard deviations."""
+    n_samples, t, length = 40, 50, 8
+    n = n_samples * 50 * t
+    frame = occluded_frames(OccludeJoints(p, seed=2, protocol="frame"), n_samples, t).float().mean().item()
+    assert abs(frame - p) < 5 * math.sqrt(p * (1 - p) / n)
+    a = min(1.0, p / (length * (1 - p)))
+    b = a * (1 - p) / p
+    r = 1 - a - b
+    span = occluded_frames(OccludeJoints(p, seed=2, protocol="span", span_length=length), n_samples, t)
+    assert abs(span.float().mean().item() - p) < 5 * math.sqrt(p * (1 - p) * (1 + r) / (1 - r) / n)
+
+
+def test_span_lengths_average_span_length():
+    """Spans that start and end inside the clip are geometric with mean L = 1 / b: std L sqrt(1 - b) / sqrt(k)
+    for k spans (1 + 1/L is the bias of dropping the spans cut by the clip's ends, negligible for T >> L)."""
+    length = 6
+    occluded = occluded_frames(OccludeJoints(0.3, seed=4, protocol="span", span_length=length), 10, 400).numpy()
+    spans = []
+    for row in occluded:
+        edges = np.flatnonzero(np.diff(row.astype(int)))  # the last frame before each change
+        starts, ends = edges[row[edges] == 0] + 1, edges[row[edges] == 1] + 1
+        spans += [e - s for s in starts for e in ends[ends > s][:1]]
+    k = len(spans)
+    assert k > 1000
+    assert abs(np.mean(spans) - length) < 5 * length * math.sqrt(1 - 1 / length) / math.sqrt(k)
+
+
+def test_clip_redraw_redraws_per_epoch_and_only_clip_redraw_does():
+    redraw = OccludeJoints(0.5, seed=1, protocol="clip_redraw")
+    masks = {}
+    for epoch in (0, 1, 2, 1):
+        redraw.set_epoch(epoch)
+        mask = redraw(random_sample(index=4)).x.eq(0).all(-1).all(-1)
+        assert epoch not in masks or torch.equal(masks[epoch], mask)  # the same epoch, the same draw
+        masks[epoch] = mask
+    assert not torch.equal(masks[1], masks[2]) and not torch.equal(masks[0], masks[1])
+    assert torch.equal(masks[0], OccludeJoints(0.5, seed=1)(random_sample(index=4)).x.eq(0).all(-1).all(-1))
+    for protocol in ("clip", "frame", "span"):
+        fixed = OccludeJoints(0.5, seed=1, protocol=protocol)
+        before = fixed(random_sample(index=4)).x
+        fixed.set_epoch(5)
+        assert fixed.epoch == 0 and torch.equal(fixed(random_sample(index=4)).x, before)
+
+
+def test_occlude_joints_protocol_edge_cases_and_bad_options():
+    data = random_sample(index=2, t=12)
+    for protocol in OccludeJoints.PROTOCOLS:
+        assert torch.equal(OccludeJoints(0.0, protocol=protocol)(data.clone()).x, data.x)
+        assert not OccludeJoints(1.0, protocol=protocol)(data.clone()).x.any()
+    with pytest.raises(ValueError, match=r"protocol must be one of \('clip', 'clip_redraw', 'frame', 'span'\), "
+                                         r"got 'joint'"):
+        OccludeJoints(0.3, protocol="joint")
+    with pytest.raises(ValueError, match=r"span_length must be >= 1 \(frames\), got 0.5"):
+        OccludeJoints(0.3, protocol="span", span_length=0.5)
+    assert repr(OccludeJoints(0.3, seed=2, protocol="span", span_length=4)) == (
+        "OccludeJoints(p=0.3, seed=2, protocol='span', span_length=4)")
+    assert repr(OccludeJoints(0.3, seed=2)) == "OccludeJoints(p=0.3, seed=2)"
 
 
 def test_occlude_parts_zeroes_exactly_the_joints_of_the_parts():

@@ -94,6 +94,16 @@ def test_test_time_occlusion_is_the_last_step(tiny_config):
     assert not any(isinstance(s, OccludeJoints) for s in build.stream_transform(cfg, "lq", train=True).transforms)
 
 
+def test_test_time_occlusion_follows_the_eval_protocol(tiny_config):
+    clip = build.stream_transform_specs(tiny_config(), "lq", train=False, occlusion=0.3)[-1]
+    assert clip == {"name": "OccludeJoints", "p": 0.3, "seed": 0}  # the spec of runs from before the protocols
+    for protocol in ("frame", "span"):
+        cfg = tiny_config(f"eval.occlusion_protocol={protocol}", "eval.occlusion_span=4")
+        step = build.stream_transform(cfg, "lq", train=False, occlusion=0.3).transforms[-1]
+        assert (step.p, step.protocol, step.span_length) == (0.3, protocol, 4 if protocol == "span" else 8)
+    assert build.occlusion_specs(tiny_config("eval.occlusion_protocol=span"), 0.0) == []
+
+
 def test_teacher_cache_choice(tiny_config):
     augmented = "data.hq.train_transforms=[{name: FixLength, length: 8, mode: uniform, training: true}]"
     assert use_teacher_cache(tiny_config())

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from pygkd.data.store import PreparedDataset
+from pygkd.data.transforms import OccludeJoints
 from pygkd.engine.checkpoint import BEST, LAST, load_checkpoint, load_model
 from pygkd.engine.logger import read_metrics
 from pygkd.engine.stages import RunPaths, compute_part_matrix, evaluate_model, train_student, train_teacher
@@ -28,6 +29,29 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tiny_config, t
     drop_time = lambda records: [{k: v for k, v in r.items() if k != "time_s"} for r in records]  # noqa: E731
     assert drop_time(read_metrics(tmp_path / "straight" / "teacher" / "metrics.jsonl")) == drop_time(
         read_metrics(tmp_path / "resumed" / "teacher" / "metrics.jsonl"))
+
+
+REDRAW = ("data.hq.train_transforms=[{name: FixLength, length: 8, mode: uniform}, {name: Normalize, coords: 3}, "
+          "{name: OccludeJoints, p: 0.4, protocol: clip_redraw}]")
+
+
+def test_redrawn_occlusion_follows_the_loops_epoch_and_resumes_bit_identical(tiny_config, tmp_path, monkeypatch):
+    told = []
+    set_epoch = OccludeJoints.set_epoch
+    monkeypatch.setattr(OccludeJoints, "set_epoch", lambda self, epoch: told.append(epoch) or set_epoch(self, epoch))
+    train_teacher(tiny_config(f"out={tmp_path / 'straight'}", REDRAW))
+    assert told == [0, 1]
+    train_teacher(tiny_config(f"out={tmp_path / 'resumed'}", "teacher.epochs=1", REDRAW))
+    train_teacher(tiny_config(f"out={tmp_path / 'resumed'}", REDRAW), resume=True)
+    assert told == [0, 1, 0, 1]  # the resumed run redraws epoch 1 as the uninterrupted one did
+    a = load_checkpoint(tmp_path / "straight" / "teacher" / LAST)
+    b = load_checkpoint(tmp_path / "resumed" / "teacher" / LAST)
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    fixed = tiny_config(f"out={tmp_path / 'fixed'}", REDRAW.replace("clip_redraw", "clip"))
+    train_teacher(fixed)
+    c = load_checkpoint(tmp_path / "fixed" / "teacher" / LAST)
+    assert a["metrics"]["train_loss"] != c["metrics"]["train_loss"]  # epoch 1 was drawn anew
 
 
 def test_same_seed_same_run_other_seed_other_run(tiny_config, tmp_path):

@@ -49,6 +49,25 @@ def test_every_grid_on_synthetic_data(tmp_path):
 
 
 @pytest.mark.slow
+def test_protocols_grid_on_synthetic_data(tmp_path):
+    """One OP of each protocol (the other OP runs the same code): every row's training and test occlusion."""
+    result = run("protocols", "-c", "demo", "-b", "smoke", "--results", tmp_path, "--rows", "teacher",
+                 "--rows", "kd-*-op0.6")
+    assert result.exit_code == 0, result.output
+    records = read_records(tmp_path / "demo" / "smoke" / "protocols" / "rows.jsonl")
+    grid = build_grid("protocols")
+    assert [r["row"] for r in records] == [row.key for row in grid.rows if row.key == "teacher" or "op0.6" in row.key]
+    for record in records[1:]:
+        row = grid.row(record["row"])
+        occlude = record["config"]["data"]["lq"]["train_transforms"][-1]
+        assert occlude == {"name": "OccludeJoints", "p": 0.6, **({} if row.protocol == "clip" else
+                                                                  {"protocol": row.protocol})}
+        tested = "clip" if row.protocol == "clip_redraw" else row.protocol
+        assert record["config"]["eval"]["occlusion_protocol"] == tested and 0 <= record["top1"] <= 100
+    assert "| Student (w/ KD) | LQ | span | 0.6 |" in result.output
+
+
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.parametrize("config, folder", [("penn_action", "penn_action"), ("ui_prmd", "ui_prmd"),
                                             ("msr_action3d", "msr_action3d")])

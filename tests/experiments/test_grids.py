@@ -9,7 +9,7 @@ from pygkd.experiments import GRIDS, build_grid
 from pygkd.engine.config import load_config
 from pygkd.experiments import available_budgets, load_budget
 from pygkd.experiments.budget import budget_overrides
-from pygkd.experiments.grids import TABLE3_BACKBONES, select_rows, table1, table3, table5
+from pygkd.experiments.grids import TABLE3_BACKBONES, protocols, select_rows, table1, table3, table5
 from pygkd.nn import build_backbone
 from pygkd.skeleton import get_layout
 
@@ -25,6 +25,7 @@ def test_keys_unique_and_baselines_exist(name, severities):
         if row.baseline is not None:
             base = grid.row(row.baseline)
             assert base.role == "student" and base.occlusion == row.occlusion and base.severity == row.severity
+            assert base.protocol == row.protocol
 
 
 def test_table1_rows():
@@ -35,6 +36,24 @@ def test_table1_rows():
     assert kd.baseline == "student-op0.3-severe"
     assert grid.row("student-op0.3-severe").settings == {"student.loss": "none"}
     assert grid.row("teacher").role == "teacher" and grid.row("teacher").severity is None
+
+
+def test_protocols_rows():
+    grid = protocols(("severe",))
+    assert grid.columns == ("Skeleton", "Protocol", "OP") and grid.name == "protocols"
+    assert len(grid.rows) == 1 + 4 * 2 * 2  # teacher, then w/o and w/ KD at 2 OPs for 4 protocols
+    assert [row.key for row in grid.rows[1:5]] == ["student-clip-op0.3-severe", "kd-clip-op0.3-severe",
+                                                   "student-clip-op0.6-severe", "kd-clip-op0.6-severe"]
+    kd = grid.row("kd-clip_redraw-op0.3-severe")
+    assert (kd.method, kd.occlusion, kd.protocol, kd.severity, kd.settings, kd.baseline) == (
+        "Student (w/ KD)", 0.3, "clip_redraw", "severe", {"student.loss": "pmsc"}, "student-clip_redraw-op0.3-severe")
+    assert kd.columns == {"Skeleton": "LQ (severe)", "Protocol": "clip_redraw", "OP": 0.3}
+    plain = grid.row("student-span-op0.6-severe")
+    assert (plain.protocol, plain.occlusion, plain.settings, plain.baseline) == ("span", 0.6, {"student.loss": "none"},
+                                                                                 None)
+    assert {row.protocol for row in grid.rows[1:]} == {"clip", "clip_redraw", "frame", "span"}
+    assert grid.row("teacher").role == "teacher" and grid.row("teacher").occlusion == 0.0
+    assert all(row.protocol == "clip" for row in table1().rows)
 
 
 def test_table4_losses():

@@ -139,6 +139,22 @@ def test_occlusion_reaches_training_and_evaluation(uninterrupted):
     assert summary["top1"] == record["top1"]
 
 
+@pytest.mark.parametrize("protocol, train_option, eval_protocol", [
+    ("clip", {}, "clip"), ("clip_redraw", {"protocol": "clip_redraw"}, "clip"),
+    ("frame", {"protocol": "frame"}, "frame"), ("span", {"protocol": "span"}, "span"),
+])
+def test_occlusion_overrides_draw_by_the_rows_protocol(protocol, train_option, eval_protocol):
+    from pygkd.engine.config import load_config
+
+    overrides = runner_module._occlusion_overrides(load_config("demo"), 0.6, protocol)
+    cfg = load_config("demo", overrides)
+    assert cfg["data"]["lq"]["train_transforms"][-1] == {"name": "OccludeJoints", "p": 0.6, **train_option}
+    assert cfg["eval"]["occlusion"] == 0.6 and cfg["eval"]["occlusion_protocol"] == eval_protocol
+    if protocol == "clip":  # a clip row's overrides are those of before the protocols
+        assert overrides == [f"data.lq.train_transforms={json.dumps(cfg['data']['lq']['train_transforms'])}",
+                             "eval.occlusion=0.6"]
+
+
 def test_a_changed_config_is_refused(uninterrupted, tmp_path, budget):
     root = tmp_path / "results"
     shutil.copytree(uninterrupted, root)
