@@ -14,9 +14,9 @@ from .run_options import allow_unfinished_option, percent, run_options, table
 
 def format_report(report: dict) -> str:
     """Top-1/top-5, then per class: accuracy, samples and the most frequent wrong prediction."""
-    protocol = report.get("occlusion_protocol", "clip")
+    protocol = report.get("occlusion_protocol")  # None without occlusion (and in reports of older versions)
     occlusion = f", occlusion OP {report['occlusion']:g}" if report["occlusion"] else ""
-    occlusion += f" per {protocol}" if report["occlusion"] and protocol != "clip" else ""
+    occlusion += f" per {protocol}" if protocol not in (None, "clip") else ""
     lines = [f"{report['role']} on {report['split']} ({report['num_samples']} samples{occlusion}): "
              f"top-1 {percent(report['top1'])}, top-5 {percent(report['top5'])}"]
     names = report["class_names"]
@@ -42,7 +42,7 @@ def _scaled(fraction: float | None) -> float | None:
 
 @click.command(help="Evaluate the run's student (or --role teacher, or any --checkpoint) on a split: top-1, "
                "top-5, per-class accuracy and confusion matrix, optionally with test-time joint occlusion. "
-               "Writes <out>/eval/<role>_<split>[_op<OP>].json.")
+               "Writes <out>/eval/<role>_<split>[_op<OP>[_<protocol>]].json.")
 @run_options()
 @click.option("--role", type=click.Choice(["student", "teacher"]), default="student", show_default=True,
               help="Which network of the run (<out>/<role>/checkpoint_best.pt).")
@@ -64,7 +64,6 @@ def command(cfg: dict, role: str, checkpoint: Path | None, split: str | None, oc
     with warnings.catch_warnings(record=True) as caught:  # e.g. which input chain is used: one line each
         warnings.simplefilter("always")
         report = evaluate_model(cfg, role, checkpoint, split, occlusion, allow_unfinished)
-    report["occlusion_protocol"] = cfg["eval"]["occlusion_protocol"]
     for warning in caught:
         click.echo(f"Warning: {warning.message}", err=True)
     click.echo(json.dumps(in_percent(report), indent=1) if as_json else format_report(report))

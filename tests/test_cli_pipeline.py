@@ -55,6 +55,9 @@ def test_teacher_matrix_student_eval(tmp_path):
     assert report["occlusion_protocol"] == "clip"
     span = run("eval", *common, "--occlusion", "0.3", "--occlusion-protocol", "span")
     assert "samples, occlusion OP 0.3 per span)" in span
+    # a report of its own beside the per-clip one of the same OP
+    assert json.loads((out / "eval" / "student_test_op0.3_span.json").read_text())["occlusion_protocol"] == "span"
+    assert json.loads((out / "eval" / "student_test_op0.3.json").read_text())["occlusion_protocol"] == "clip"
     refused = CliRunner().invoke(main, ["eval", *common, "--occlusion-protocol", "clip_redraw"])
     assert refused.exit_code == 2 and "'clip_redraw' is not one of 'clip', 'frame', 'span'" in refused.output
 

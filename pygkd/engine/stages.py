@@ -217,7 +217,8 @@ def evaluate_model(
     occlusion: float | None = None,
     allow_unfinished: bool = False,
 ) -> dict:
-    """Evaluate a trained network on a split and write the report to ``<out>/eval/``.
+    """Evaluate a trained network on a split and write the report to ``<out>/eval/`` (``<role>_<split>.json``,
+    ``_op<OP>`` added under occlusion and ``_<protocol>`` for a protocol other than ``clip``).
 
     Args:
         role: which network of the run (``<out>/<role>/checkpoint_best.pt``), when ``checkpoint`` is None.
@@ -227,7 +228,8 @@ def evaluate_model(
         allow_unfinished: evaluate the checkpoint of a run that has not finished its schedule.
 
     Returns:
-        The report: ``role``, ``checkpoint``, ``epoch``, ``split``, ``occlusion``, ``preprocessing`` (whose
+        The report: ``role``, ``checkpoint``, ``epoch``, ``split``, ``occlusion``, ``occlusion_protocol``
+        (``eval.occlusion_protocol``, None without occlusion), ``preprocessing`` (whose
         input chain was used: ``checkpoint``, or ``config`` for an older checkpoint), ``top1``, ``top5``,
         ``per_class`` (class name -> accuracy, None for a class absent from the split), ``confusion``
         (rows: true class, columns: predicted), ``class_names``, ``num_samples``.
@@ -240,6 +242,7 @@ def evaluate_model(
     key = "eval.split" if split or cfg["eval"]["split"] else "data.test_split"
     split = split or cfg["eval"]["split"] or cfg["data"]["test_split"]
     occlusion = cfg["eval"]["occlusion"] if occlusion is None else occlusion
+    protocol = cfg["eval"]["occlusion_protocol"] if occlusion else None
     prepared = load_prepared(cfg)
     indices = split_indices(prepared, split, key)
     _say_preprocessing(cfg, card, path)
@@ -250,7 +253,7 @@ def evaluate_model(
     metrics = evaluate(model, loader, card.num_classes, device, desc=f"eval {card.role}", precision=precision)
     report = {
         "role": card.role, "checkpoint": str(path), "epoch": state.get("epoch"), "split": split,
-        "occlusion": occlusion, "seed": cfg["seed"], "precision": precision.name,
+        "occlusion": occlusion, "occlusion_protocol": protocol, "seed": cfg["seed"], "precision": precision.name,
         "preprocessing": "checkpoint" if card.has_preprocessing else "config", **metrics,
         "per_class": dict(zip(card.class_names, metrics["per_class"])), "class_names": card.class_names,
         "unit": "fraction",
@@ -258,6 +261,7 @@ def evaluate_model(
     if distributed.world().is_main:
         paths.eval.mkdir(parents=True, exist_ok=True)
         suffix = f"_op{occlusion:g}" if occlusion else ""
+        suffix += f"_{protocol}" if protocol not in (None, "clip") else ""
         write_atomic(paths.eval / f"{card.role}_{split}{suffix}.json", json.dumps(report, indent=1))
     distributed.barrier()
     return report
