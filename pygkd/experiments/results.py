@@ -34,6 +34,7 @@ REQUIRED = ("row", "seed", "digest", "top1", "top5")
 T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 LAST_CHECKPOINT = "last"  # a record without ``checkpoint`` was evaluated at its last epoch
+BEST_ON_VAL = "best-val"
 
 
 def t_interval(values: Sequence[float]) -> tuple[float, float] | None:
@@ -101,6 +102,7 @@ class Summary:
     seconds: list[float]
     delta: list[float]  # per seed run by both: top-1 minus the baseline row's top-1
     checkpoints: list[str]  # which checkpoint each seed's numbers are of (``last``, ``best-val``)
+    val_top1: list[float]  # top-1 of the reported epoch on the held-out validation split (``best-val`` records)
 
     @staticmethod
     def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
@@ -122,7 +124,8 @@ def summarize(grid: Grid, records: Iterable[Mapping]) -> list[Summary]:
         delta = [r["top1"] - base[r["seed"]] for r in rs if r["seed"] in base]
         summaries.append(Summary(row.method, row.columns, [r["seed"] for r in rs], [r["top1"] for r in rs],
                                  [r["top5"] for r in rs], [r["seconds"]["total"] for r in rs], delta,
-                                 [r.get("checkpoint", LAST_CHECKPOINT) for r in rs]))
+                                 [r.get("checkpoint", LAST_CHECKPOINT) for r in rs],
+                                 [r["best_epoch_val_top1"] for r in rs if r.get("checkpoint") == BEST_ON_VAL]))
     return summaries
 
 
@@ -149,7 +152,7 @@ def _delta(values: Sequence[float]) -> str:
 def checkpoint_note(summaries: Sequence[Summary]) -> str:
     """Which checkpoints the table's numbers are of, in one sentence."""
     names = sorted({c for s in summaries for c in s.checkpoints})
-    said = {"last": "the last epoch", "best-val": "the best epoch on the validation split (carved from the "
+    said = {LAST_CHECKPOINT: "the last epoch", BEST_ON_VAL: "the best epoch on the validation split (carved from the "
             "training split, with the row's own occlusion)"}
     return "Checkpoint: " + "; ".join(said.get(n, n) for n in names) + "." if names else ""
 
@@ -159,15 +162,20 @@ def _cell(value) -> str:
 
 
 def markdown_table(grid: Grid, summaries: Sequence[Summary], num_seeds: int) -> str:
-    """The grid as a Markdown table: settings, top-1 and top-5 (mean ± std over seeds), Δ top-1 (mean of the
-    per-seed differences to the baseline row and its 95 % interval, see the module docstring), seeds done,
-    minutes per run; then which checkpoint the numbers are of."""
-    header = ["Method", *grid.columns, "Top-1 (%)", "Top-5 (%)", "Δ top-1 [95 % CI]", "Seeds", "Min/run"]
+    """The grid as a Markdown table: settings, the validation top-1 of the reported epoch (when a row was
+    picked on a held-out validation split: the number to choose a setting by), top-1 and top-5 on the test
+    split (mean ± std over seeds), Δ top-1 (mean of the per-seed differences to the baseline row and its
+    95 % interval, see the module docstring), seeds done, minutes per run; then which checkpoint the numbers
+    are of."""
+    validated = any(s.val_top1 for s in summaries)  # the column to choose settings by, not the test one
+    header = ["Method", *grid.columns, *(["Val top-1 (%)"] if validated else []), "Top-1 (%)", "Top-5 (%)",
+              "Δ top-1 [95 % CI]", "Seeds", "Min/run"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for s in summaries:
         minutes = Summary.mean_std(s.seconds)[0]
         cells = [
-            s.method, *(_cell(s.columns.get(c, "")) for c in grid.columns), _pm(s.top1), _pm(s.top5),
+            s.method, *(_cell(s.columns.get(c, "")) for c in grid.columns),
+            *([_pm(s.val_top1) if s.val_top1 else ""] if validated else []), _pm(s.top1), _pm(s.top5),
             _delta(s.delta), f"{len(s.seeds)}/{num_seeds}",
             "" if minutes is None else f"{minutes / 60:.1f}",
         ]
@@ -182,11 +190,11 @@ def csv_table(grid: Grid, summaries: Sequence[Summary]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["grid", "method", *grid.columns, "top1_mean", "top1_std", "top5_mean", "top5_std",
                      "delta_top1_mean", "delta_top1_std", "delta_top1_ci_low", "delta_top1_ci_high", "seeds",
-                     "seconds_mean", "checkpoint"])
+                     "seconds_mean", "checkpoint", "val_top1_mean", "val_top1_std"])
     for s in summaries:
         numbers = [*Summary.mean_std(s.top1), *Summary.mean_std(s.top5), *Summary.mean_std(s.delta),
                    *(t_interval(s.delta) or (None, None)), " ".join(map(str, s.seeds)),
-                   Summary.mean_std(s.seconds)[0], " ".join(sorted(set(s.checkpoints)))]
+                   Summary.mean_std(s.seconds)[0], " ".join(sorted(set(s.checkpoints))), *Summary.mean_std(s.val_top1)]
         writer.writerow([grid.name, s.method, *(s.columns.get(c, "") for c in grid.columns),
                          *("" if v is None else v for v in numbers)])
     return out.getvalue()

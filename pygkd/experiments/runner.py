@@ -49,7 +49,7 @@ from ..nn import resolve_device
 from .budget import Budget, budget_overrides
 from .data import SYNTHESIS, prepare_grid_data, with_stored_lq
 from .grids import Grid, Row
-from .results import ROWS_FILE, Summary, append_record, read_records, write_tables
+from .results import BEST_ON_VAL, LAST_CHECKPOINT, ROWS_FILE, Summary, append_record, read_records, write_tables
 
 # Keys that say where things are or how fast they run, not what is computed.
 LOCATION_KEYS = ("name", "out", "device", "threads", "num_workers", "data.prepared", "student.teacher",
@@ -114,7 +114,7 @@ def reported_checkpoint(cfg: Mapping) -> tuple[str, str]:
     """``(file name, record name)`` of the checkpoint a row of ``cfg`` reports: ``checkpoint_best.pt``
     (``best-val``) when it is picked on a validation split held out of the training split, else
     ``checkpoint_last.pt`` (``last``)."""
-    return (BEST, "best-val") if cfg["data"]["val_fraction"] > 0 else (LAST, "last")
+    return (BEST, BEST_ON_VAL) if cfg["data"]["val_fraction"] > 0 else (LAST, LAST_CHECKPOINT)
 
 
 def _json(value: Any) -> str:

@@ -57,10 +57,15 @@ def test_t_interval_by_hand():
     five = [record("student-op0", s, 80.0) for s in range(5)]
     five += [record("kd-op0", s, 80.0 + d) for s, d in enumerate((2.0, 3.0, 4.0, 3.0, 3.0))]
     three = [record("student-op0", s, 80.0) for s in range(3)]
-    three += [{**record("kd-op0", s, 80.0 + d), "checkpoint": "best-val"} for s, d in enumerate((1.0, 3.0, 5.0))]
+    three += [{**record("kd-op0", s, 80.0 + d), "checkpoint": "best-val", "best_epoch_val_top1": 70.0 + s}
+              for s, d in enumerate((1.0, 3.0, 5.0))]
     assert "| +3.00 [+2.12, +3.88]* | 5/5 |" in markdown_table(grid, summarize(grid, five), 5)
+    assert "Val top-1" not in markdown_table(grid, summarize(grid, five), 5)  # nothing picked on validation
     text = markdown_table(grid, summarize(grid, three), 3)
     assert "| +3.00 [-1.97, +7.97] | 3/3 |" in text  # no star: the interval holds 0
+    # the validation top-1 of the reported epochs (70, 71, 72), the column to choose a setting by
+    assert text.splitlines()[0].startswith("| Method | Skeleton | OP | Val top-1 (%) | Top-1 (%) |")
+    assert "| Student (w/ KD) | LQ | 0 | 71.00 ± 1.00 | 83.00 ± 2.00 |" in text
     assert "Checkpoint: the best epoch on the validation split" in text and "the last epoch" in text
 
 
