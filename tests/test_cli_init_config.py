@@ -35,6 +35,7 @@ def test_a_dataset_with_both_streams(tmp_path):
     cfg = template(data, tmp_path / "both.yaml")
     assert cfg["data"]["prepared"] == str(data.resolve())
     assert (cfg["data"]["train_split"], cfg["data"]["test_split"], cfg["data"]["val_split"]) == ("train", "test", None)
+    assert cfg["data"]["val_fraction"] == 0.1  # the checkpoint is picked on a held-out share of train
     assert cfg["data"]["hq"] == {"stream": "hq", "transforms": [
         {"name": "KeepPersons", "num_persons": 1}, {"name": "FixLength", "length": 12, "mode": "uniform"},
         {"name": "Normalize", "coords": 3}]}

@@ -38,6 +38,15 @@ def _value(value: Any) -> str:
     return value if plain else json.dumps(value)
 
 
+def _validation_lines(val: str | None) -> list[str]:
+    """The split that picks ``checkpoint_best.pt``: the dataset's own validation split, or else a held-out
+    share of the training split (picking it on the test split would flatter the test top-1)."""
+    if val:
+        return [f"  val_split: {_value(val)}   # picks checkpoint_best.pt"]
+    return ["  val_split: null",
+            "  val_fraction: 0.1   # held out of every class of train_split to pick checkpoint_best.pt (0: the",
+            "                      # test split picks it, which flatters the test top-1)"]
+
 def _chain_lines(specs: list[dict]) -> list[str]:
     """``transforms`` items, one flow mapping a line."""
     return ["      - {" + ", ".join(f"{k}: {_value(v)}" for k, v in spec.items()) + "}" for spec in specs]
@@ -107,7 +116,7 @@ def config_template(prepared: PreparedDataset) -> str:
         "  # (these names must be among them)",
         f"  train_split: {_value(train)}",
         f"  test_split: {_value(test)}",
-        f"  val_split: {_value(val) if val else 'null'}   # picks checkpoint_best.pt; null: the test split",
+        *_validation_lines(val),
         "  hq:                # the teacher's input",
         describe(hq),
     ]
