@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import inspect
 import os
 import re
 from dataclasses import dataclass
@@ -33,7 +34,12 @@ from typing import Iterator
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.parallel import DistributedDataParallel
+
+from ..nn.sync_batchnorm import GlooSyncBatchNorm
+
+_DDP_ARGUMENTS = inspect.signature(DistributedDataParallel.__init__).parameters
 
 
 @dataclass(frozen=True)
@@ -101,10 +107,19 @@ def _leave() -> None:
 
 
 def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
-    """``model`` wrapped in ``DistributedDataParallel`` when there are several processes, else ``model``."""
+    """``model`` wrapped in ``DistributedDataParallel`` when there are several processes, else ``model``.
+
+    DistributedDataParallel copies rank 0's buffers to the other ranks before every forward pass; when every
+    batch-norm layer is synchronised their running statistics are already equal on all ranks (the other
+    buffers are constants), so that collective is skipped."""
     if world().size == 1:
         return model
-    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    unsynced = any(isinstance(m, _BatchNorm) and not isinstance(m, (GlooSyncBatchNorm, nn.SyncBatchNorm))
+                   for m in model.modules())
+    # torch 2.13 renamed the switch (the old name warns); older releases know only the old one
+    switch = "forward_sync_buffers" if "forward_sync_buffers" in _DDP_ARGUMENTS else "broadcast_buffers"
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
+                                   **{switch: unsynced})
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -57,19 +57,26 @@ class GlooSyncBatchNorm(_BatchNorm):
                 factor = 1.0 / float(self.num_batches_tracked)
         dims = [0, *range(2, input.dim())]
         shape = [1, -1] + [1] * (input.dim() - 2)
-        # one all-reduce of [sum, sum of squares, count] per channel, about a shift (the running mean, the same
-        # on every rank) that keeps E[d^2] - E[d]^2 from cancelling; its backward is one all-reduce too
-        shift = self.running_mean.detach().clone() if self.track_running_stats else input.new_zeros(input.size(1))
-        d = input - shift.view(shape)
-        count = input.new_full((1,), input.numel() // input.size(1))
-        moments = AllReduceSum.apply(torch.cat([d.sum(dims), d.square().sum(dims), count]))
-        n = float(moments[-1])
-        d_mean, d_square = moments[: input.size(1)] / n, moments[input.size(1) : -1] / n
+        channels = input.size(1)
+        # this rank's moments in one fused pass, in at least float32 (an autocast input may be bfloat16), about
+        # a shift (the running mean, the same on every rank) that keeps E[d^2] - E[d]^2 from cancelling; one
+        # all-reduce of [n * mean of d, n * mean of d^2, n] per channel, and one in its backward
+        shift = self.running_mean.detach().clone() if self.track_running_stats else input.new_zeros(channels)
+        local_var, local_mean = torch.var_mean(input.to(torch.promote_types(input.dtype, torch.float32)), dims,
+                                               correction=0)
+        local_d = local_mean - shift
+        count = input.numel() // channels
+        moments = AllReduceSum.apply(torch.cat([local_d * count, (local_var + local_d.square()) * count,
+                                                local_d.new_full((1,), count)]))
+        n = float(moments[-1].detach())
+        d_mean, d_square = moments[:channels] / n, moments[channels:-1] / n
         mean, var = shift + d_mean, (d_square - d_mean.square()).clamp(min=0)
-        centred = input - mean.view(shape)
-        out = centred * torch.rsqrt(var + self.eps).view(shape)
+        # y = x * scale + offset per channel: one pass over the input forward and one (plus a reduction) back
+        scale = torch.rsqrt(var + self.eps)
+        offset = -mean * scale
         if self.affine:
-            out = out * self.weight.view(shape) + self.bias.view(shape)
+            scale, offset = scale * self.weight, offset * self.weight + self.bias
+        out = torch.addcmul(offset.view(shape), input, scale.view(shape))
         if self.track_running_stats:
             with torch.no_grad():
                 self.running_mean.lerp_(mean.detach(), factor)
