@@ -11,8 +11,8 @@ two settings:
 
 * **same global batch** (strong scaling: what keeps a run's results those of one process): two processes
   of ``--batch / 2`` samples each. Its ceiling without any communication is one process's time at
-  ``--batch`` over its time at ``--batch / 2``, printed as the ``1 process, batch B/2`` row: a small
-  network on a CPU does not take half the time for half the batch.
+  ``--batch`` over its time at ``--batch / 2``, printed as the ``ceiling`` row (one process on half the
+  batch, its rate counted twice): a small network on a CPU does not take half the time for half the batch.
 * **same batch per process** (weak scaling: the global batch grows with the processes, as PYSKL's and
   MMAction2's ``videos_per_gpu``): two processes of ``--batch`` samples each.
 

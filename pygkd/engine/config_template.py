@@ -47,6 +47,7 @@ def _validation_lines(val: str | None) -> list[str]:
             "  val_fraction: 0.1   # held out of every class of train_split to pick checkpoint_best.pt (0: the",
             "                      # test split picks it, which flatters the test top-1)"]
 
+
 def _chain_lines(specs: list[dict]) -> list[str]:
     """``transforms`` items, one flow mapping a line."""
     return ["      - {" + ", ".join(f"{k}: {_value(v)}" for k, v in spec.items()) + "}" for spec in specs]

@@ -58,16 +58,15 @@ class GlooSyncBatchNorm(_BatchNorm):
         dims = [0, *range(2, input.dim())]
         shape = [1, -1] + [1] * (input.dim() - 2)
         channels = input.size(1)
-        # this rank's moments in one fused pass, in at least float32 (an autocast input may be bfloat16), about
-        # a shift (the running mean, the same on every rank) that keeps E[d^2] - E[d]^2 from cancelling; one
-        # all-reduce of [n * mean of d, n * mean of d^2, n] per channel, and one in its backward
-        shift = self.running_mean.detach().clone() if self.track_running_stats else input.new_zeros(channels)
-        local_var, local_mean = torch.var_mean(input.to(torch.promote_types(input.dtype, torch.float32)), dims,
-                                               correction=0)
-        local_d = local_mean - shift
-        count = input.numel() // channels
-        moments = AllReduceSum.apply(torch.cat([local_d * count, (local_var + local_d.square()) * count,
-                                                local_d.new_full((1,), count)]))
+        # one all-reduce of [sum, sum of squares, count] per channel, about a shift (the running mean, the same
+        # on every rank) that keeps E[d^2] - E[d]^2 from cancelling; its backward is one all-reduce too. The
+        # float32 shift lifts an autocast bfloat16 input to float32 (torch.var_mean, one pass, is far slower
+        # on CPUs over these dimensions)
+        shift = self.running_mean.detach().clone() if self.track_running_stats else input.new_zeros(
+            channels, dtype=torch.promote_types(input.dtype, torch.float32))
+        d = input - shift.view(shape)
+        count = d.new_full((1,), input.numel() // channels)
+        moments = AllReduceSum.apply(torch.cat([d.sum(dims), d.square().sum(dims), count]))
         n = float(moments[-1].detach())
         d_mean, d_square = moments[:channels] / n, moments[channels:-1] / n
         mean, var = shift + d_mean, (d_square - d_mean.square()).clamp(min=0)
