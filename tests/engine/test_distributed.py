@@ -173,6 +173,10 @@ def _worker(rank, world_size, init_file):
             torch.testing.assert_close(p.grad, grad, rtol=1e-9, atol=1e-12)
         for buffer, b in zip(buffers, model.module.buffers()):  # the running statistics too
             torch.testing.assert_close(b, buffer, rtol=1e-9, atol=1e-12)
+        # freed while the group is alive: a DDP reducer holding the group's last reference destroys it with the
+        # GIL held, while gloo's worker thread needs the GIL to free a failed collective's tensors (the one
+        # below), a deadlock in torch (pytorch/pytorch#56297) that hung this test in 3 of 8 runs
+        del model
 
         # the objective's own trained state (a part head) is outside DDP: its gradients are averaged by hand
         head = torch.nn.Linear(2, 1)

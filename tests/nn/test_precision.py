@@ -1,4 +1,6 @@
 """Mixed precision (``amp``): how it resolves, and every backbone and layer trains and agrees under it."""
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -23,7 +25,8 @@ def test_off_is_float32(amp):
     assert not precision.grad_scaler().is_enabled()
 
 
-def test_bf16_on_the_cpu_needs_no_scaler():
+def test_bf16_on_the_cpu_needs_no_scaler(monkeypatch):
+    monkeypatch.setattr(precision_module, "cpu_bf16_flag", lambda: "avx512_bf16")
     precision = resolve_precision("bf16", CPU)
     assert precision.dtype is torch.bfloat16
     assert not precision.grad_scaler().is_enabled()
@@ -37,6 +40,17 @@ def test_auto_on_the_cpu_follows_the_bf16_flags(monkeypatch, flag, expected):
     precision = resolve_precision("auto", CPU)
     assert precision.name == expected
     assert (flag or "no native bfloat16") in precision.reason
+
+
+def test_bf16_asked_for_on_a_cpu_without_native_bfloat16_warns_and_runs(monkeypatch):
+    monkeypatch.setattr(precision_module, "cpu_bf16_flag", lambda: None)
+    with pytest.warns(UserWarning, match=r"no native bfloat16 .* emulated: training measured 8-9x slower"):
+        precision = resolve_precision("bf16", CPU)
+    assert precision.name == "bfloat16" and "emulated" in precision.reason
+    monkeypatch.setattr(precision_module, "cpu_bf16_flag", lambda: "amx_bf16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_precision("bf16", CPU).reason == "amp bf16 (CPU flag amx_bf16)"
 
 
 def test_fp16_and_unknown_choices_are_refused_on_the_cpu():
