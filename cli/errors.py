@@ -122,6 +122,12 @@ def user_errors() -> Iterator[None]:
     except Exception as err:
         if debug_enabled():
             traceback.print_exc()
+        # the one-line error outlives the failed frames (as its context): free what they hold now. Above all
+        # a DistributedDataParallel model must go while the process group lives, or its reducer, holding the
+        # group's last reference at exit, destroys it with the GIL held while gloo's worker thread waits for
+        # the GIL to free the failed collective: a deadlock in torch (pytorch/pytorch#56297) that would keep
+        # the process of a run whose peer died from ever exiting
+        traceback.clear_frames(err.__traceback__)
         known = describe(err)
         if known is None:
             raise CommandError(f"internal error ({type(err).__name__}: {_last_line(str(err))}); rerun with "

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import errno
+import gc
 import io
 import json
 import os
 import shutil
 import struct
 import sys
+import weakref
 import zipfile
 import zlib
 from pathlib import Path
@@ -23,6 +25,7 @@ from cli.main import main
 from pygkd.data.raw import DataFormatError
 from pygkd.engine import checkpoint as ckpt
 from pygkd.engine import trainer
+from pygkd.engine.distributed import PeerLost
 from tests.data.mat_writer import header as mat_header
 from tests.test_cli_pipeline import TINY
 
@@ -98,6 +101,23 @@ def test_ctrl_c_exits_130_without_a_traceback(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(trainer, "train_epoch", interrupt)
     result = invoke("teacher", *tiny, "--out", tmp_path)
     assert result.exit_code == EXIT_INTERRUPTED and "interrupted" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_failed_command_frees_what_its_frames_held(tiny, tmp_path, monkeypatch):
+    # under torchrun the failed frames hold the DistributedDataParallel model; kept alive until the process
+    # exits, it can deadlock there (cli.errors.user_errors)
+    trained = []
+
+    def peer_died(model, *args, **kwargs):
+        trained.append(weakref.ref(model))
+        raise PeerLost("rank 0 of 2: another process of the run stopped; --resume")
+
+    monkeypatch.setattr(trainer, "train_epoch", peer_died)
+    result = invoke("teacher", *tiny, "--out", tmp_path)
+    fails(result, EXIT_INPUT, "rank 0 of 2: another process of the run stopped")
+    assert result.exc_info is not None  # the error chain is still held here, its frames' locals are not
+    gc.collect()
+    assert trained and trained[0]() is None
 
 
 def test_an_error_raised_in_a_dataloader_worker_keeps_its_own_line():
