@@ -339,7 +339,9 @@ def test_overwrite_starts_again(tiny, finished, tmp_path):
 
 def test_training_prints_a_line_per_epoch_off_a_terminal(finished, tiny, tmp_path):
     result = invoke("teacher", *tiny, "--out", copy_run(finished, tmp_path), "--overwrite")
-    lines = [line for line in result.stderr.splitlines() if line.startswith("teacher epoch")]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("teacher")]
+    assert lines[0] == "teacher: epochs 1-2 on cpu, float32 (amp off), 1 process"
+    lines = lines[1:]
     assert [line.split(":")[0] for line in lines] == ["teacher epoch 1/2", "teacher epoch 2/2"]
     assert "loss " in lines[0] and "val top-1 " in lines[0] and "ETA" in lines[0]
 

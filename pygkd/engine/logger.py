@@ -67,7 +67,8 @@ class MetricsLogger:
 
 
 class EpochReporter:
-    """One line per finished epoch on ``stream`` when it is not a terminal (tqdm shows progress there)::
+    """One line per finished epoch on ``stream`` when it is not a terminal (tqdm shows progress there), after
+    one that says what trains where (:meth:`begin`)::
 
         teacher epoch 3/30: loss 1.2345, train top-1 45.0%, val top-1 50.0% (top-5 90.0%), 12.3 s, ETA 5 min 32 s
 
@@ -83,6 +84,17 @@ class EpochReporter:
         self.stream = stream or sys.stderr
         self.enabled = not _is_terminal(self.stream) if enabled is None else enabled
         self.began = time.perf_counter()
+
+    def begin(self, setting: str) -> str:
+        """Print (when enabled) and return the line that opens the run, ``setting`` saying where and in what
+        arithmetic it trains::
+
+            teacher: epochs 3-30 on cpu, float32 (amp auto: ...), 2 processes (resumed)
+        """
+        line = f"{self.desc}: epochs {self.start + 1}-{self.epochs} on {setting}" + (" (resumed)" if self.start else "")
+        if self.enabled:
+            print(line, file=self.stream, flush=True)
+        return line
 
     def report(self, record: Mapping) -> str:
         """Print (when enabled) and return the line of ``record`` (keys ``epoch``, ``train_loss``,

@@ -164,6 +164,10 @@ def fit(
     progress = tqdm(range(start, epochs), desc=desc, unit="epoch", initial=start, total=epochs,
                     disable=None if main else True)
     reporter = EpochReporter(desc, epochs, start)
+    if main:
+        processes = world().size
+        reporter.begin(f"{device}, {precision.name} ({precision.reason}), {processes} "
+                       f"process{'es' if processes > 1 else ''}")
     log_file = MetricsLogger(run_dir / METRICS_FILE, keep_epochs=start if resume else None) if main else None
     with log_file or contextlib.nullcontext():
         for epoch in progress:

@@ -43,7 +43,8 @@ class Precision:
     Attributes:
         name: ``"float32"``, ``"bfloat16"`` or ``"float16"``.
         device_type: ``"cpu"`` or ``"cuda"``.
-        reason: why this precision was chosen (written to the run's log and model card).
+        reason: why this precision was chosen (in the line that opens a training run on stderr; the
+            model card and every metrics record hold :attr:`name`).
     """
 
     name: str

@@ -93,8 +93,11 @@ def test_epoch_line_off_a_terminal():
     assert line == ("teacher epoch 3/30: loss 1.2346, train top-1 45.0%, val top-1 50.0% (top-5 90.0%), 20.0 s, "
                     "ETA 9 min 0 s")  # 27 epochs left x 20 s
     assert stream.getvalue() == line + "\n"
+    assert reporter.begin("cpu, float32 (amp off), 1 process") == \
+        "teacher: epochs 3-30 on cpu, float32 (amp off), 1 process (resumed)"
     silent = io.StringIO()
     EpochReporter("teacher", 30, stream=silent, enabled=False).report(record)
+    assert EpochReporter("student", 8, stream=silent, enabled=False).begin("cuda:1") == "student: epochs 1-8 on cuda:1"
     assert silent.getvalue() == ""
 
 
