@@ -123,10 +123,10 @@ def user_errors() -> Iterator[None]:
         if debug_enabled():
             traceback.print_exc()
         # the one-line error outlives the failed frames (as its context): free what they hold now. Above all
-        # a DistributedDataParallel model must go while the process group lives, or its reducer, holding the
-        # group's last reference at exit, destroys it with the GIL held while gloo's worker thread waits for
-        # the GIL to free the failed collective: a deadlock in torch (pytorch/pytorch#56297) that would keep
-        # the process of a run whose peer died from ever exiting
+        # a DistributedDataParallel model should go while the process group lives: a reducer that holds the
+        # group's last reference destroys it with the GIL held, and if gloo's worker thread is then freeing a
+        # failed collective's tensors (it needs the GIL) the two deadlock (pytorch/pytorch#56297; seen in
+        # tests/engine/test_distributed.py, not seen through this command line)
         traceback.clear_frames(err.__traceback__)
         known = describe(err)
         if known is None:
