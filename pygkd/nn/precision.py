@@ -121,7 +121,7 @@ def resolve_precision(amp: str | bool, device: torch.device) -> Precision:
         if flag:
             return Precision("bfloat16", kind, f"amp bf16 (CPU flag {flag})")
         warnings.warn("amp bf16: this CPU has no native bfloat16 (amx_bf16, avx512_bf16), so bfloat16 is "
-                      "emulated: training measured 8-9x slower than float32 on an AVX2 CPU; amp auto picks "
+                      "emulated: training measured 8-17x slower than float32 on an AVX2 CPU; amp auto picks "
                       "float32 here", stacklevel=2)
         return Precision("bfloat16", kind, "amp bf16 (no native bfloat16 on this CPU: emulated, slower)")
     if flag:
