@@ -2,7 +2,10 @@
 and is imported only when it runs, so ``pygkd --help`` stays fast."""
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+from typing import Iterator
 
 import click
 
@@ -39,8 +42,19 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, help_) for name, help_ in COMMANDS.items()])
 
     def invoke(self, ctx: click.Context):
-        with user_errors():
+        with user_errors(), _rank_zero_stdout():
             return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _rank_zero_stdout() -> Iterator[None]:
+    """Under torchrun only rank 0 prints results (tables, summaries) to stdout, so that N processes do not
+    print N copies; every rank keeps stderr for its errors. ``RANK`` is torchrun's global rank."""
+    if os.environ.get("RANK", "0") == "0":
+        yield
+        return
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        yield
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -240,3 +240,18 @@ def test_prepare_public_dataset(tmp_path: Path, dataset: str, classes: int, stre
     assert info["num_classes"] == classes and info["num_samples"] == max(stream_samples.values())
     assert {name: s["samples"] for name, s in info["streams"].items()} == stream_samples
     assert sum(info["per_class"].values()) == info["num_samples"]
+
+
+def test_under_torchrun_only_rank_zero_prints_results(tmp_path, monkeypatch):
+    out = tmp_path / "data"
+    assert run("prepare", "synthetic", "--out", out, "-o", "train_per_class=1", "-o", "test_per_class=1",
+               "-o", "frames=8").exit_code == 0
+    shown = run("info", out).output
+    assert "synthetic" in shown
+    monkeypatch.setenv("RANK", "1")  # torchrun's global rank
+    quiet = CliRunner().invoke(main, ["info", str(out)])
+    assert quiet.exit_code == 0 and quiet.stdout == ""
+    failed = CliRunner().invoke(main, ["info", str(tmp_path / "missing")])
+    assert failed.exit_code != 0 and "Error: " in failed.stderr  # every rank still reports its errors
+    monkeypatch.setenv("RANK", "0")
+    assert run("info", out).output == shown
