@@ -3,6 +3,7 @@ rank 0 alone writes, a killed run resumes, and the metrics are those of one proc
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,11 +27,10 @@ def run_files(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir() if not p.name.startswith("events.out.tfevents")}
 
 
-def torchrun(*args: str) -> subprocess.Popen:
-    """``torchrun --standalone --nproc_per_node 2 -m cli.main ARGS`` in its own process group."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "cli.main", *args]
+def torchrun(*args: str, launch: tuple[str, ...] = ("--standalone", "--nproc_per_node", "2")) -> subprocess.Popen:
+    """``torchrun LAUNCH -m cli.main ARGS`` (by default 2 processes on this node) in its own process group."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    command = [sys.executable, "-m", "torch.distributed.run", *launch, "-m", "cli.main", *args]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
 
@@ -82,6 +82,61 @@ def test_a_killed_two_process_teacher_resumes_and_matches_one_process(sets, tmp_
     single = tmp_path / "single"
     train_teacher(_config(sets, "teacher.epochs=3", f"out={single}"))
     assert_same_metrics(checkpoint.parent / "metrics.jsonl", single / "teacher" / "metrics.jsonl")
+
+
+def test_when_a_node_dies_the_other_ends_with_one_line_and_the_run_resumes(sets, tmp_path):
+    # two nodes of one process each (c10d rendezvous on this machine); node 1, its worker and then its
+    # launcher, is killed mid-run: node 0's worker must not hang but end with the one-line error, and the run
+    # resumes from its last checkpoint in one process
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    launch = ("--nnodes", "2", "--nproc_per_node", "1", "--rdzv-backend", "c10d",
+              "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "node-dies")
+    run = ["teacher", "-c", "base", *overrides(sets), "--set", "teacher.epochs=400", "--out", str(tmp_path)]
+    node0 = torchrun(*run, launch=launch)  # first, so that it hosts the rendezvous store
+    time.sleep(1)
+    node1 = torchrun(*run, launch=launch)
+    checkpoint = tmp_path / "teacher" / LAST
+    try:
+        while not checkpoint.exists() and node0.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        for worker in _children(node1.pid):  # torchrun starts each worker in a session of its own
+            os.kill(worker, signal.SIGKILL)
+        os.killpg(node1.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        output, _ = node0.communicate(timeout=90)
+        assert time.monotonic() - killed < 60
+    finally:
+        for node in (node0, node1):
+            if node.poll() is None:
+                for worker in _children(node.pid):
+                    os.kill(worker, signal.SIGKILL)
+                os.killpg(node.pid, signal.SIGKILL)
+        node1.communicate()
+    assert node0.returncode != 0
+    errors = [line for line in output.splitlines() if line.startswith("Error: ")]
+    assert errors and errors[0].startswith("Error: rank 0 of 2: another process of the run stopped"), output[-3000:]
+    assert "--resume" in errors[0]
+    done = load_checkpoint(checkpoint)["epoch"]
+    assert 1 <= done < 400
+    resumed = load_config("base", [*sets, "teacher.epochs=" + str(done + 1), f"out={tmp_path}"])
+    train_teacher(resumed, resume=True)
+    assert load_checkpoint(checkpoint)["epoch"] == done + 1
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux's /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path("/proc", entry, "stat").read_text() if entry.isdigit() else ""
+        except OSError:  # gone meanwhile
+            continue
+        if stat and int(stat.rpartition(")")[2].split()[1]) == pid:
+            found.append(int(entry))
+    return found
 
 
 def test_a_two_process_pipeline_with_pmsc_matches_one_process(sets, tmp_path):
