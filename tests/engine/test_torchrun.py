@@ -102,18 +102,14 @@ def test_when_a_node_dies_the_other_ends_with_one_line_and_the_run_resumes(sets,
         while not checkpoint.exists() and node0.poll() is None:
             time.sleep(0.05)
         time.sleep(0.5)
-        for worker in _children(node1.pid):  # torchrun starts each worker in a session of its own
-            os.kill(worker, signal.SIGKILL)
-        os.killpg(node1.pid, signal.SIGKILL)
+        _kill_node(node1)
         killed = time.monotonic()
         output, _ = node0.communicate(timeout=90)
         assert time.monotonic() - killed < 60
     finally:
         for node in (node0, node1):
             if node.poll() is None:
-                for worker in _children(node.pid):
-                    os.kill(worker, signal.SIGKILL)
-                os.killpg(node.pid, signal.SIGKILL)
+                _kill_node(node)
         node1.communicate()
     assert node0.returncode != 0
     errors = [line for line in output.splitlines() if line.startswith("Error: ")]
@@ -124,6 +120,13 @@ def test_when_a_node_dies_the_other_ends_with_one_line_and_the_run_resumes(sets,
     resumed = load_config("base", [*sets, "teacher.epochs=" + str(done + 1), f"out={tmp_path}"])
     train_teacher(resumed, resume=True)
     assert load_checkpoint(checkpoint)["epoch"] == done + 1
+
+
+def _kill_node(launcher: subprocess.Popen) -> None:
+    """SIGKILL a node: its workers (torchrun starts each in a session of its own), then the launcher's group."""
+    for worker in _children(launcher.pid):
+        os.kill(worker, signal.SIGKILL)
+    os.killpg(launcher.pid, signal.SIGKILL)
 
 
 def _children(pid: int) -> list[int]:
